@@ -1,0 +1,5 @@
+"""``python -m cnnkit``."""
+
+from cnnkit.cli import main
+
+main()

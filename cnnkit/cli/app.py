@@ -1,0 +1,39 @@
+"""The Typer application. Command modules register on it; none imports numpy or numba at the
+top, so ``cnnkit --help`` stays fast."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from cnnkit import __version__
+from cnnkit.cli import common
+
+IMAGES = "Images: filters, pooling, stacks"
+
+app = typer.Typer(
+    name="cnnkit",
+    help="See what a convolution does to a picture, and train and use a digit CNN.",
+    rich_markup_mode="rich",
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"cnnkit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+) -> None:
+    """See what a convolution does to a picture, and train and use a digit CNN."""
+    common.STATE.debug = debug

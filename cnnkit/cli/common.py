@@ -1,0 +1,125 @@
+"""What every command shares: error reporting, consoles, input expansion, progress."""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import json
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+
+@dataclass
+class _State:
+    debug: bool = False
+
+
+STATE = _State()
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print one red line on stderr and return the Exit to raise."""
+    err.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+    return typer.Exit(code)
+
+
+def escape(text: object) -> str:
+    from rich.markup import escape as _escape
+
+    return _escape(str(text))
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn a CnnkitError into one red line and exit code 1 (a traceback with --debug)."""
+    from cnnkit.errors import CnnkitError
+
+    try:
+        yield
+    except CnnkitError as exc:
+        if STATE.debug:
+            raise
+        raise fail(escape(exc)) from None
+    except KeyboardInterrupt:
+        raise fail("interrupted", 130) from None
+
+
+def print_json(obj: dict) -> None:
+    """One JSON object on one line of stdout (NDJSON when called per file)."""
+    sys.stdout.write(json.dumps(obj, separators=(", ", ": ")) + "\n")
+    sys.stdout.flush()
+
+
+def expand_inputs(inputs: list[Path], suffixes: tuple[str, ...]) -> list[Path]:
+    """Files as given, folders as the image files directly inside them, quoted globs expanded.
+
+    A name that matches nothing is kept, so it is reported as missing for that file.
+    """
+    found: list[Path] = []
+    for item in inputs:
+        text = str(item)
+        if not item.exists() and any(ch in text for ch in "*?["):
+            matches = sorted(Path(m) for m in glob.glob(text))
+            found.extend(matches or [item])
+        elif item.is_dir():
+            found.extend(sorted(p for p in item.iterdir()
+                                if p.is_file() and p.suffix.lower() in suffixes))
+        else:
+            found.append(item)
+    return found
+
+
+def progress(total: int, quiet: bool, label: str):
+    """A rich progress bar on stderr for several files; silent when quiet or not a terminal."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    disable = quiet or total < 2 or not err.is_terminal
+    bar = Progress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(),
+                   TimeRemainingColumn(), TextColumn("{task.description}"), console=err,
+                   disable=disable, transient=True)
+    return bar
+
+
+def run_batch(files: list[Path], work, *, as_json: bool, quiet: bool, label: str,
+              describe) -> None:
+    """Run ``work(path) -> dict`` on every file, keep going past failures, then summarise.
+
+    Each result (or ``{"input", "error"}``) is printed as an NDJSON line with ``--json``, or by
+    ``describe(result)`` otherwise. Exits 1 if any file failed.
+    """
+    from cnnkit.errors import CnnkitError
+
+    failures = 0
+    with progress(len(files), quiet or as_json, label) as bar:
+        task = bar.add_task("", total=len(files))
+        for path in files:
+            bar.update(task, description=escape(path.name))
+            try:
+                result = work(path)
+            except CnnkitError as exc:
+                if STATE.debug:
+                    raise
+                failures += 1
+                if as_json:
+                    print_json({"input": str(path), "ok": False, "error": str(exc)})
+                else:
+                    err.print(f"[bold red]error:[/] {escape(exc)}")
+            else:
+                if as_json:
+                    print_json({"ok": True, **result})
+                elif not quiet:
+                    describe(result)
+            bar.advance(task)
+    if len(files) > 1 and not as_json and not quiet:
+        done = len(files) - failures
+        colour = "red" if failures else "green"
+        err.print(f"[{colour}]{done} of {len(files)} files written, {failures} failed[/]")
+    if failures:
+        raise typer.Exit(1)

@@ -1,0 +1,238 @@
+"""``cnnkit filter``: apply a named or custom kernel to images."""
+
+from __future__ import annotations
+
+import time
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from cnnkit.cli import common
+from cnnkit.cli.app import IMAGES, app
+
+
+class Op(str, Enum):
+    conv = "conv"
+    corr = "corr"
+
+
+class Border(str, Enum):
+    zero = "zero"
+    reflect = "reflect"
+    mirror = "mirror"
+    replicate = "replicate"
+    wrap = "wrap"
+    valid = "valid"
+
+
+class Range(str, Enum):
+    auto = "auto"
+    clip = "clip"
+    abs = "abs"
+    offset = "offset"
+    stretch = "stretch"
+    edges = "edges"
+    float = "float"
+
+
+class Direction(str, Enum):
+    n = "n"
+    ne = "ne"
+    e = "e"
+    se = "se"
+    s = "s"
+    sw = "sw"
+    w = "w"
+    nw = "nw"
+
+
+Inputs = Annotated[list[Path], typer.Argument(
+    help="Image files, folders (their images) or quoted globs.", show_default=False)]
+Output = Annotated[Optional[Path], typer.Option(
+    "--output", "-o", help="Output file (one input only).", dir_okay=False)]
+OutDir = Annotated[Optional[Path], typer.Option(
+    "--out-dir", help="Write outputs here instead of beside each input.", file_okay=False)]
+Force = Annotated[bool, typer.Option("--force", help="Overwrite existing outputs.")]
+Json = Annotated[bool, typer.Option("--json", help="One JSON object per file on stdout.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or per-file lines.")]
+Verbose = Annotated[bool, typer.Option("--verbose", "-v",
+                                       help="Per file: shapes, value range, % clipped, time.")]
+MaxPixels = Annotated[int, typer.Option(
+    "--max-pixels", min=1, help="Refuse images with more pixels (decompression bombs).")]
+Threads = Annotated[Optional[int], typer.Option(
+    "--threads", min=1, help="Numba threads (default: all cores).", show_default=False)]
+Compare = Annotated[bool, typer.Option(
+    "--compare", help="Write input and output side by side in one PNG.")]
+
+PARAMS = "Kernel parameters"
+OUTPUT = "Output"
+
+
+@app.command("filter", rich_help_panel=IMAGES)
+def filter_command(
+    inputs: Inputs,
+    kernel: Annotated[Optional[str], typer.Option(
+        "--kernel", "-k", help="Named kernel (list them with [bold]cnnkit kernels[/]).",
+        show_default=False)] = None,
+    kernel_values: Annotated[Optional[str], typer.Option(
+        "--kernel-values", help='Custom kernel, rows split by ";": "0 1 0; 1 -4 1; 0 1 0".',
+        show_default=False)] = None,
+    kernel_file: Annotated[Optional[Path], typer.Option(
+        "--kernel-file", help="Custom kernel from a text file or a 2-D .npy array.",
+        exists=True, dir_okay=False, show_default=False)] = None,
+    size: Annotated[Optional[int], typer.Option(
+        "--size", help="Kernel size (box, gaussian, log, emboss, motion, identity).",
+        rich_help_panel=PARAMS, show_default=False)] = None,
+    sigma: Annotated[Optional[float], typer.Option(
+        "--sigma", help="Gaussian width (gaussian, log, unsharp).", rich_help_panel=PARAMS,
+        show_default=False)] = None,
+    direction: Annotated[Optional[Direction], typer.Option(
+        "--direction", help="Light or blur direction (emboss, motion).", rich_help_panel=PARAMS,
+        show_default=False)] = None,
+    amount: Annotated[Optional[float], typer.Option(
+        "--amount", help="Sharpening strength (unsharp).", rich_help_panel=PARAMS,
+        show_default=False)] = None,
+    normalize: Annotated[bool, typer.Option(
+        "--normalize", help="Divide the kernel by its sum.", rich_help_panel=PARAMS)] = False,
+    scale: Annotated[float, typer.Option(
+        "--scale", help="Multiply the kernel by this.", rich_help_panel=PARAMS)] = 1.0,
+    bias: Annotated[float, typer.Option(
+        "--bias", help="Add this to every output value (pixel units).",
+        rich_help_panel=PARAMS)] = 0.0,
+    op: Annotated[Op, typer.Option(
+        "--op", help="conv flips the kernel (the seed's formula); corr does not (CNN layers).")
+    ] = Op.conv,
+    border: Annotated[Border, typer.Option(
+        "--border", help="Pixels beyond the edge; valid shrinks the output by k-1.")
+    ] = Border.reflect,
+    cval: Annotated[float, typer.Option("--cval", help="Value outside the image for --border zero.")
+                    ] = 0.0,
+    stride: Annotated[int, typer.Option("--stride", min=1, help="Step between output pixels.")] = 1,
+    relu: Annotated[bool, typer.Option("--relu", help="Apply ReLU (max(x, 0)) after the filter.")
+                    ] = False,
+    value_range: Annotated[Range, typer.Option(
+        "--range", help="Map output values to pixels. auto: edges for zero-sum kernels, clip "
+        "otherwise; edges: |x| scaled so the top 0.1% saturate; float: raw values (.tiff/.npy).",
+        rich_help_panel=OUTPUT)] = Range.auto,
+    filter_alpha: Annotated[bool, typer.Option(
+        "--filter-alpha", help="Filter the alpha channel too (default: passed through).",
+        rich_help_panel=OUTPUT)] = False,
+    output: Output = None,
+    out_dir: OutDir = None,
+    force: Force = False,
+    compare: Compare = False,
+    as_json: Json = False,
+    verbose: Verbose = False,
+    quiet: Quiet = False,
+    max_pixels: MaxPixels = 100_000_000,
+    threads: Threads = None,
+) -> None:
+    """Apply a named or custom kernel to images.
+
+    [dim]Example:[/] cnnkit filter --kernel laplacian samples/scene.png --compare
+    """
+    given = [kernel is not None, kernel_values is not None, kernel_file is not None]
+    if sum(given) != 1:
+        raise common.fail("give exactly one of --kernel, --kernel-values, --kernel-file", 2)
+    if output is not None and len(inputs) > 1:
+        raise common.fail("--output takes one input; use --out-dir for several", 2)
+    if compare and value_range is Range.float:
+        raise common.fail("--compare writes a PNG; it cannot be combined with --range float", 2)
+
+    with common.user_errors():
+        from cnnkit import imaging, kernels
+        from cnnkit.filtering import FilterOptions
+        from cnnkit.ops._jit import set_threads
+
+        set_threads(threads)
+        if kernel is not None:
+            flt = kernels.build(kernel, size=size, sigma=sigma, amount=amount,
+                                direction=direction.value if direction else None)
+        else:
+            if any(p is not None for p in (size, sigma, direction, amount)):
+                raise common.fail("--size/--sigma/--direction/--amount apply to named kernels", 2)
+            matrix = (kernels.parse_matrix(kernel_values) if kernel_values is not None
+                      else kernels.load_matrix(kernel_file))
+            flt = kernels.Filter("custom", (matrix,))
+        flt = kernels.Filter(flt.name, tuple(kernels.adjust(k, normalize=normalize, scale=scale)
+                                             for k in flt.kernels), flt.magnitude)
+        mode = value_range.value
+        if mode == "auto":
+            mode = "clip" if relu or flt.magnitude or not kernels.describe(flt.kernel)["zero_sum"] \
+                else "edges"
+        options = FilterOptions(op=op.value, border=border.value, cval=cval, stride=stride,
+                                bias=bias, relu=relu)
+        if output is not None:
+            imaging.check_output_suffix(output, raw=mode == "float")
+        files = common.expand_inputs(inputs, imaging.IMAGE_SUFFIXES)
+        if not files:
+            raise common.fail("no image files found in the given inputs")
+
+    def work(path: Path) -> dict:
+        return _filter_file(path, flt, options, mode, filter_alpha, output, out_dir, force,
+                            compare, max_pixels)
+
+    common.run_batch(files, work, as_json=as_json, quiet=quiet, label="filter",
+                     describe=lambda r: _describe(r, verbose))
+
+
+def _filter_file(path, flt, options, mode, filter_alpha, output, out_dir, force, compare,
+                 max_pixels) -> dict:
+    from cnnkit import imaging
+    from cnnkit.errors import ImageError
+    from cnnkit.filtering import apply_filter, sample_alpha
+
+    started = time.perf_counter()
+    picture = imaging.read_image(path, max_pixels)
+    colour = picture.pixels.ndim == 3
+    suffix = (".tiff" if not colour else ".npy") if mode == "float" else ".png"
+    target = output or (out_dir or path.parent) / f"{path.stem}.{flt.name}{suffix}"
+    if target.resolve() == path.resolve():
+        raise ImageError(f"{path}: output would overwrite the input; choose another name")
+    if target.exists() and not force:
+        raise ImageError(f"{target}: exists (use --force to overwrite)")
+    result = apply_filter(picture.pixels, flt, options)
+    alpha = picture.alpha
+    if alpha is not None:
+        kernel_shape = flt.kernel.shape
+        alpha = (apply_filter(alpha, flt, options) if filter_alpha
+                 else sample_alpha(alpha, kernel_shape, options.border, options.stride,
+                                   result.shape[:2]))
+        alpha = imaging.map_range(alpha, "clip", picture.maxval)[0]
+    if mode == "float":
+        stats = imaging.map_range(result, "float", picture.maxval)[1]
+        imaging.write_float(target, result, force=force)
+    else:
+        mapped, stats = imaging.map_range(result, mode, picture.maxval)
+        if compare:
+            mapped = imaging.side_by_side(picture.pixels, mapped, picture.maxval)
+            alpha = None
+        imaging.write_image(target, mapped, picture.maxval, alpha, force=force)
+    return {
+        "input": str(path), "output": str(target), "kernel": flt.name,
+        "shape": list(picture.shape), "output_shape": list(result.shape), "range": mode,
+        "border": options.border, "stride": options.stride,
+        "min": stats["min"], "max": stats["max"], "clipped": round(stats["clipped"], 4),
+        "seconds": round(time.perf_counter() - started, 4),
+    }
+
+
+def _describe(result: dict, verbose: bool) -> None:
+    common.err.print(f"[green]wrote[/] {common.escape(result['output'])}")
+    if verbose:
+        shape = "x".join(map(str, result["shape"]))
+        out_shape = "x".join(map(str, result["output_shape"]))
+        common.err.print(
+            f"  {shape} -> {out_shape} ({_shape_rule(result)}), kernel {result['kernel']}, "
+            f"range {result['range']}: "
+            f"min {result['min']:.4g}, max {result['max']:.4g}, "
+            f"{result['clipped']:.2f}% clipped, {result['seconds']:.3f} s")
+
+
+def _shape_rule(result: dict) -> str:
+    stride = result["stride"]
+    if result["border"] == "valid":
+        return "floor((n - k) / s) + 1" if stride > 1 else "n - k + 1"
+    return f"ceil(n / {stride})" if stride > 1 else "same size"

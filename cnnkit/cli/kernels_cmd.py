@@ -1,0 +1,92 @@
+"""``cnnkit kernels``: list the kernel bank and show one kernel's matrix."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from cnnkit.cli import common
+from cnnkit.cli.app import IMAGES, app
+from cnnkit.cli.filter_cmd import Direction, Json
+
+kernels_app = typer.Typer(no_args_is_help=False, rich_markup_mode="rich",
+                          help="List the named kernels, or show one.")
+app.add_typer(kernels_app, name="kernels", rich_help_panel=IMAGES)
+
+
+@kernels_app.callback(invoke_without_command=True)
+def list_kernels(ctx: typer.Context, as_json: Json = False) -> None:
+    """List the named kernels with their parameters.
+
+    [dim]Example:[/] cnnkit kernels
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from rich.table import Table
+
+    from cnnkit import kernels
+
+    if as_json:
+        for spec in kernels.BANK:
+            common.print_json({"name": spec.name, "aliases": list(spec.aliases),
+                               "params": list(spec.params), "summary": spec.summary})
+        return
+    table = Table(title="cnnkit kernels", title_justify="left")
+    table.add_column("name", style="bold cyan")
+    table.add_column("parameters")
+    table.add_column("what it does")
+    for spec in kernels.BANK:
+        name = spec.name + (f" [dim]({', '.join(spec.aliases)})[/]" if spec.aliases else "")
+        table.add_row(name, " ".join(f"--{p}" for p in spec.params), spec.summary)
+    common.out.print(table)
+    common.out.print("Custom kernels: [bold]--kernel-values[/] \"0 1 0; 1 -4 1; 0 1 0\" or "
+                     "[bold]--kernel-file[/] k.txt|k.npy")
+
+
+@kernels_app.command("show")
+def show_kernel(
+    name: Annotated[str, typer.Argument(help="Kernel name, e.g. laplacian.")],
+    size: Annotated[Optional[int], typer.Option("--size", show_default=False)] = None,
+    sigma: Annotated[Optional[float], typer.Option("--sigma", show_default=False)] = None,
+    direction: Annotated[Optional[Direction], typer.Option("--direction", show_default=False)
+                         ] = None,
+    amount: Annotated[Optional[float], typer.Option("--amount", show_default=False)] = None,
+    as_json: Json = False,
+) -> None:
+    """Print a kernel's matrix, its sum, whether it is zero-sum, and conv vs corr.
+
+    [dim]Example:[/] cnnkit kernels show log --sigma 1.0
+    """
+    with common.user_errors():
+        from cnnkit import kernels
+
+        flt = kernels.build(name, size=size, sigma=sigma, amount=amount,
+                            direction=direction.value if direction else None)
+    parts = [("gx", flt.kernels[0]), ("gy", flt.kernels[1])] if flt.magnitude else [
+        (flt.name, flt.kernel)]
+    if as_json:
+        common.print_json({"name": flt.name, "magnitude": flt.magnitude, "kernels": [
+            {"label": label, "values": k.tolist(), **kernels.describe(k)} for label, k in parts]})
+        return
+    for label, matrix in parts:
+        _print_matrix(label, matrix, kernels.describe(matrix))
+    if flt.magnitude:
+        common.out.print("result = sqrt(gx^2 + gy^2)")
+
+
+def _print_matrix(label: str, matrix, facts: dict) -> None:
+    from rich.table import Table
+
+    digits = 0 if all(float(v).is_integer() for v in matrix.ravel()) else 4
+    table = Table(show_header=False, box=None, padding=(0, 1), title=f"[bold]{label}[/] "
+                  f"{matrix.shape[0]}x{matrix.shape[1]}", title_justify="left")
+    for _ in range(matrix.shape[1]):
+        table.add_column(justify="right")
+    for row in matrix:
+        table.add_row(*(f"{v:.{digits}f}" for v in row))
+    common.out.print(table)
+    zero = "yes (a flat region maps to 0)" if facts["zero_sum"] else "no"
+    flip = ("same result (the kernel is symmetric under the flip)" if facts["conv_equals_corr"]
+            else "differ: conv flips the kernel in both axes")
+    common.out.print(f"sum {facts['sum']:.6g}; zero-sum: {zero}; conv vs corr: {flip}")

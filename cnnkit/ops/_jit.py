@@ -1,0 +1,45 @@
+"""The one place for Numba options. Every kernel in cnnkit.ops is decorated from here.
+
+Imported only by commands that compute: ``cnnkit --help`` never loads Numba.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def _ensure_writable_cache() -> None:
+    """Point Numba's on-disk cache at a per-user directory when the package is read-only.
+
+    Must run before numba is imported: Numba reads NUMBA_CACHE_DIR once.
+    """
+    if "NUMBA_CACHE_DIR" in os.environ:
+        return
+    package_dir = Path(__file__).resolve().parent
+    if os.access(package_dir, os.W_OK):
+        return  # the default (__pycache__ beside the source) works
+    home = os.environ.get("CNNKIT_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "cnnkit"
+    )
+    os.environ["NUMBA_CACHE_DIR"] = os.path.join(home, "numba")
+
+
+_ensure_writable_cache()
+
+import numba  # noqa: E402
+
+# fastmath lets LLVM reassociate the float32 sums into SIMD lanes; error_model="numpy"
+# keeps division free of Python's ZeroDivisionError checks inside hot loops.
+_OPTIONS = dict(cache=True, fastmath=True, error_model="numpy", nogil=True)
+
+njit = numba.njit(**_OPTIONS)
+njit_parallel = numba.njit(parallel=True, **_OPTIONS)
+prange = numba.prange
+
+
+def set_threads(n: int | None) -> int:
+    """Set the Numba thread count (None: all cores) and return the count in force."""
+    limit = numba.config.NUMBA_NUM_THREADS
+    numba.set_num_threads(limit if n is None else max(1, min(int(n), limit)))
+    return numba.get_num_threads()
