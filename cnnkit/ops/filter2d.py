@@ -82,12 +82,16 @@ def _row_3x3(src, kernel, channels, mode, cval, top, pad_left, acc):
     k10, k11, k12 = kernel[1, 0], kernel[1, 1], kernel[1, 2]
     k20, k21, k22 = kernel[2, 0], kernel[2, 1], kernel[2, 2]
     lo, hi = _interior_columns(out_w, width, 3, 1, pad_left)
-    base = -pad_left * channels
-    for q in range(lo * channels, hi * channels):
-        p = q + base
-        acc[q] = (k00 * r0[p] + k01 * r0[p + channels] + k02 * r0[p + 2 * channels]
-                  + k10 * r1[p] + k11 * r1[p + channels] + k12 * r1[p + 2 * channels]
-                  + k20 * r2[p] + k21 * r2[p + channels] + k22 * r2[p + 2 * channels])
+    # Slices that start at 0 let LLVM prove every index is non-negative, which removes
+    # Numba's wraparound branch and lets the loop vectorise.
+    first, count = (lo - pad_left) * channels, (hi - lo) * channels
+    s0, s1, s2 = r0[first:], r1[first:], r2[first:]
+    dst = acc[lo * channels:hi * channels]
+    c1, c2 = channels, 2 * channels
+    for t in range(count):
+        dst[t] = (k00 * s0[t] + k01 * s0[t + c1] + k02 * s0[t + c2]
+                  + k10 * s1[t] + k11 * s1[t + c1] + k12 * s1[t + c2]
+                  + k20 * s2[t] + k21 * s2[t + c1] + k22 * s2[t + c2])
     for j in range(0, lo):
         _pixel(src, kernel, channels, mode, cval, 1, top, pad_left, j, acc)
     for j in range(hi, out_w):
@@ -102,14 +106,15 @@ def _row_any(src, kernel, channels, mode, cval, stride, top, pad_left, acc):
     kh, kw = kernel.shape
     out_w = acc.shape[0] // channels
     lo, hi = _interior_columns(out_w, width, kw, stride, pad_left)
-    acc[lo * channels:hi * channels] = np.float32(0.0)
+    dst = acc[lo * channels:hi * channels]
+    dst[:] = np.float32(0.0)
     for a in range(kh):
         r = _border_index(top + a, height, mode)
         if r < 0:  # a whole row of constant border
             row_sum = np.float32(0.0)
             for b in range(kw):
                 row_sum += kernel[a, b]
-            acc[lo * channels:hi * channels] += row_sum * cval
+            dst += row_sum * cval
             continue
         row = src[r]
         for b in range(kw):
@@ -117,10 +122,10 @@ def _row_any(src, kernel, channels, mode, cval, stride, top, pad_left, acc):
             if weight == 0:
                 continue
             shift = b - pad_left
-            if stride == 1:
-                offset = shift * channels
-                for q in range(lo * channels, hi * channels):
-                    acc[q] += weight * row[q + offset]
+            if stride == 1:  # zero-based slices, as in _row_3x3, so this vectorises
+                seg = row[(lo + shift) * channels:]
+                for t in range(dst.shape[0]):
+                    dst[t] += weight * seg[t]
             else:
                 for j in range(lo, hi):
                     base = (j * stride + shift) * channels

@@ -1,0 +1,57 @@
+"""Regenerate the pictures in README.md and docs/: ``python docs/make_figures.py``.
+
+Every picture is made by cnnkit's own library calls on the bundled samples.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from cnnkit import imaging, kernels
+from cnnkit.filtering import FilterOptions, apply_filter
+
+ROOT = Path(__file__).resolve().parent.parent
+IMAGES = ROOT / "docs" / "images"
+SAMPLES = ROOT / "samples"
+
+
+def filtered(picture: imaging.Picture, name: str, mode: str = "auto", **params) -> np.ndarray:
+    flt = kernels.build(name, **params)
+    values = apply_filter(picture.pixels, flt)
+    if mode == "auto":
+        mode = "clip" if flt.magnitude or not kernels.describe(flt.kernel)["zero_sum"] else "edges"
+    return imaging.map_range(values, mode, picture.maxval)[0]
+
+
+def save(path: Path, pixels: np.ndarray, maxval: float, width: int | None = None) -> None:
+    array = np.clip(np.rint(pixels * (255.0 / maxval)), 0, 255).astype(np.uint8)
+    image = Image.fromarray(array)
+    if width and image.width > width:
+        image = image.resize((width, round(image.height * width / image.width)), Image.LANCZOS)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path, optimize=True)
+    print(f"wrote {path.relative_to(ROOT)}")
+
+
+def main() -> None:
+    scene = imaging.read_image(SAMPLES / "scene.png")
+    save(IMAGES / "readme_laplacian.png",
+         imaging.side_by_side(scene.pixels, filtered(scene, "laplacian"), 255.0), 255.0, 900)
+    still = imaging.read_image(SAMPLES / "still_life.png")
+    crop = imaging.Picture(still.pixels[60:316, 40:424], None, 255.0)
+    save(IMAGES / "kernels" / "original.png", crop.pixels, 255.0)
+    for spec in kernels.BANK:
+        save(IMAGES / "kernels" / f"{spec.name}.png", filtered(crop, spec.name), 255.0)
+    card = imaging.read_image(SAMPLES / "testcard.png")
+    for op in ("conv", "corr"):
+        values = apply_filter(card.pixels, kernels.build("emboss"), FilterOptions(op=op))
+        save(IMAGES / f"emboss_{op}.png", imaging.map_range(values, "clip", 255.0)[0][120:440,
+                                                                                        30:290],
+             255.0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""The application as a whole: version, help, docs coverage, start-up cost, the Numba cache."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from typer.main import get_command
+
+from cnnkit import __version__
+from tests.conftest import ROOT, invoke
+
+
+def _commands(group, prefix=()):
+    """Every (path, command) below a group; groups are the commands with sub-commands."""
+    for name, command in group.commands.items():
+        path = (*prefix, name)
+        yield path, command
+        if getattr(command, "commands", None):
+            yield from _commands(command, path)
+
+
+def test_version(runner):
+    result = invoke(runner, "--version")
+    assert result.exit_code == 0 and result.stdout.strip() == f"cnnkit {__version__}"
+
+
+def test_every_command_has_help_and_a_docs_entry(runner):
+    from cnnkit.cli import app
+
+    usage = (ROOT / "docs" / "usage.md").read_text()
+    for path, command in _commands(get_command(app)):
+        assert command.help, f"{' '.join(path)} has no help text"
+        assert f"cnnkit {' '.join(path)}" in usage, f"docs/usage.md lacks 'cnnkit {' '.join(path)}'"
+        result = invoke(runner, *path, "--help")
+        assert result.exit_code == 0 and "Usage" in result.stdout
+
+
+def _run(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "cnnkit", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, cwd=ROOT, timeout=300)
+
+
+def test_help_does_not_import_numba_or_numpy():
+    code = ("import sys; from cnnkit.cli import app; from typer.main import get_command;"
+            "get_command(app); print('numba' in sys.modules, 'numpy' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.split() == ["False", "False"]
+    assert _run("--help").returncode == 0
+
+
+def test_later_runs_load_kernels_from_the_on_disk_cache(tmp_path):
+    """The first run may compile; the second must only load (NUMBA_DEBUG_CACHE says which)."""
+    from PIL import Image
+
+    Image.new("L", (32, 32), 90).save(tmp_path / "x.png")
+    env = {"NUMBA_CACHE_DIR": str(tmp_path / "cache"), "NUMBA_DEBUG_CACHE": "1"}
+    args = ("filter", "-k", "laplacian", str(tmp_path / "x.png"), "--force", "-q")
+    first = _run(*args, env=env)
+    assert first.returncode == 0, first.stderr
+    second = _run(*args, env=env)
+    assert second.returncode == 0, second.stderr
+    assert "data loaded" in second.stdout + second.stderr
+    assert "data saved" not in second.stdout + second.stderr
+
+
+def test_python_dash_m_and_a_user_error_exit_code():
+    result = _run("filter", "-k", "nosuchkernel", "README.md")
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith("error:") and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("module", ["cnnkit.ops", "cnnkit.kernels", "cnnkit.filtering"])
+def test_library_layers_never_import_the_front_end(module):
+    """ops, kernels (and nn) never import PIL, typer or rich: a scan of their imports."""
+    import ast
+
+    base = ROOT / module.replace(".", "/")
+    files = sorted(base.rglob("*.py")) if base.is_dir() else [base.with_suffix(".py")]
+    for file in files:
+        tree = ast.parse(file.read_text())
+        for node in ast.walk(tree):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            for name in names:
+                top = name.split(".")[0]
+                assert top not in {"PIL", "typer", "rich", "click"}, f"{file} imports {name}"
+                assert not name.startswith("cnnkit.cli"), f"{file} imports {name}"
