@@ -15,3 +15,7 @@ class KernelError(CnnkitError):
 
 class OutputExistsError(CnnkitError):
     """An output file exists and ``--force`` was not given."""
+
+
+class DataError(CnnkitError):
+    """A data file is malformed, fails its checksum, or cannot be obtained."""
