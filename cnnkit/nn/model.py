@@ -1,0 +1,165 @@
+"""``Sequential`` and the seed model ``digit_classifier``."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from cnnkit.nn.layers import LAYERS, Conv2D, Dense, Dropout, Flatten, Layer, MaxPool2D
+from cnnkit.ops import conv2d
+from cnnkit.ops.loss import softmax_cross_entropy
+
+INPUT_SHAPE = (28, 28, 1)
+PIXEL_SCALE = 1.0 / 255.0  # uint8 MNIST pixels -> [0, 1] float32
+
+
+class _FusedConvPool:
+    """Conv2D(relu) + MaxPool2D(2, 2) as one step: ``ops.conv2d.conv_relu_maxpool_*``.
+
+    Used for a first layer only: its backward gives parameter gradients and no input gradient.
+    """
+
+    def __init__(self, conv: Conv2D, pool: MaxPool2D):
+        self.conv, self.pool = conv, pool
+
+    def forward(self, x, training=False, rng=None):
+        self._x = x
+        y, self._argmax = conv2d.conv_relu_maxpool_forward(x, self.conv.params["kernel"],
+                                                           self.conv.params["bias"])
+        return y
+
+    def backward(self, grad):
+        self.conv.grads["kernel"], self.conv.grads["bias"] = conv2d.conv_relu_maxpool_backward(
+            self._x, self.conv.params["kernel"].shape, self._argmax, grad)
+        return None
+
+
+def _fusable(first: Layer, second: Layer) -> bool:
+    height, width, _ = first.output_shape
+    return (isinstance(first, Conv2D) and first.activation == "relu"
+            and isinstance(second, MaxPool2D) and second.pool_size == (2, 2)
+            and second.strides == (2, 2) and second.padding == "valid"
+            and height % 2 == 0 and width % 2 == 0)
+
+
+class Sequential:
+    """A stack of layers applied in order.
+
+    Input shape (N, *input_shape) float32; ``predict_proba`` returns (N, classes). A last
+    ``Dense(activation="softmax")`` is paired with the cross-entropy loss, which is computed
+    from its logits for numerical stability.
+    """
+
+    def __init__(self, layers: list[Layer], input_shape=INPUT_SHAPE, seed: int = 0,
+                 fuse: bool = True):
+        self.layers = list(layers)
+        self.input_shape = tuple(input_shape)
+        rng = np.random.default_rng(seed)
+        shape, counts = self.input_shape, {}
+        for layer in self.layers:
+            base = re.sub(r"(?<!^)(?=[A-Z])", "_", layer.kind).lower().replace("2_d", "2d")
+            base = {"max_pool2d": "max_pooling2d"}.get(base, base)
+            index = counts.get(base, 0)
+            counts[base] = index + 1
+            layer.name = base if index == 0 else f"{base}_{index}"
+            shape = layer.build(shape, rng)
+        self.output_shape = shape
+        self.layers[0].input_grad = False  # nothing upstream of the first layer needs it
+        self._steps = self._plan(fuse)
+
+    def _plan(self, fuse: bool) -> list:
+        steps, i = [], 0
+        while i < len(self.layers):
+            layer = self.layers[i]
+            if fuse and i == 0 and i + 1 < len(self.layers) and _fusable(layer, self.layers[i + 1]):
+                steps.append(_FusedConvPool(layer, self.layers[i + 1]))
+                i += 2
+            else:
+                steps.append(layer)
+                i += 1
+        return steps
+
+    # parameters -----------------------------------------------------------------------------
+    def named_params(self) -> list[tuple[str, np.ndarray]]:
+        """Every parameter as ("layer/param", array), in layer order."""
+        return [(f"{layer.name}/{key}", value) for layer in self.layers
+                for key, value in layer.params.items()]
+
+    def named_grads(self) -> list[tuple[str, np.ndarray]]:
+        return [(f"{layer.name}/{key}", layer.grads[key]) for layer in self.layers
+                for key in layer.params]
+
+    def count_params(self) -> int:
+        return sum(layer.count_params() for layer in self.layers)
+
+    def set_weights(self, weights: dict[str, np.ndarray]) -> None:
+        """Copy arrays in by "layer/param" name; shapes must match exactly."""
+        for name, value in self.named_params():
+            new = weights[name]
+            if new.shape != value.shape:
+                raise ValueError(f"{name}: expected shape {value.shape}, got {new.shape}")
+            value[...] = new
+
+    # passes ---------------------------------------------------------------------------------
+    def _run(self, x, training, rng, logits):
+        last = len(self._steps) - 1
+        for k, step in enumerate(self._steps):
+            if k == last and logits and isinstance(step, Dense) and step.activation == "softmax":
+                x = step.logits(x)
+            else:
+                x = step.forward(x, training, rng)
+        return x
+
+    def predict_proba(self, x: np.ndarray, batch_size: int = 2000) -> np.ndarray:
+        """Class probabilities (N, classes) for inputs (N, *input_shape), in inference mode."""
+        outputs = [self._run(x[i:i + batch_size], False, None, logits=False)
+                   for i in range(0, len(x), batch_size)]
+        return np.concatenate(outputs) if outputs else np.empty((0,) + self.output_shape)
+
+    def loss_and_grads(self, x: np.ndarray, labels: np.ndarray, rng: np.random.Generator,
+                       training: bool = True):
+        """Forward and backward on one batch; fills every layer's ``grads``.
+
+        Returns (mean loss, probabilities (N, classes)).
+        """
+        logits = self._run(x, training, rng, logits=True)
+        loss, probs, grad = softmax_cross_entropy(logits, labels)
+        for step in reversed(self._steps):
+            grad = step.backward(grad)
+        return loss, probs
+
+    # description ----------------------------------------------------------------------------
+    def config(self) -> dict:
+        return {"input_shape": list(self.input_shape),
+                "layers": [{"class": layer.kind, **layer.config()} for layer in self.layers]}
+
+    @classmethod
+    def from_config(cls, config: dict, seed: int = 0) -> "Sequential":
+        try:
+            layers = [LAYERS[spec["class"]](**{k: v for k, v in spec.items() if k != "class"})
+                      for spec in config["layers"]]
+            return cls(layers, tuple(config["input_shape"]), seed=seed)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"not a valid architecture ({exc})") from None
+
+    def summary_rows(self) -> list[tuple[str, str, int]]:
+        """(name (type), output shape, parameter count) per layer, as Keras prints them."""
+        return [(f"{layer.name} ({layer.kind})", str((None, *layer.output_shape)),
+                 layer.count_params()) for layer in self.layers]
+
+
+def digit_classifier(dropout: float = 0.5, seed: int = 0) -> Sequential:
+    """The seed's model: 693,962 parameters.
+
+    Conv2D(32, 3x3, relu) 28x28x1 -> 26x26x32; MaxPool2D 2x2/2 -> 13x13x32; Flatten -> 5408;
+    Dense(128, relu); Dropout; Dense(10, softmax).
+    """
+    return Sequential([Conv2D(32, 3, activation="relu"), MaxPool2D(2), Flatten(),
+                       Dense(128, activation="relu"), Dropout(dropout),
+                       Dense(10, activation="softmax")], INPUT_SHAPE, seed=seed)
+
+
+def prepare(images: np.ndarray, scale: float = PIXEL_SCALE) -> np.ndarray:
+    """uint8 digits (N, 28, 28) -> float32 model input (N, 28, 28, 1), ``pixel * scale``."""
+    return (images.astype(np.float32) * np.float32(scale))[..., None]

@@ -1,0 +1,181 @@
+"""The training loop: yields per-batch and per-epoch metrics, never prints.
+
+All randomness (initialisation, the validation split, shuffling, dropout, augmentation) comes
+from one seed, and the loop's whole state (weights, optimiser, generator, position in the
+epoch) is what a checkpoint holds, so a resumed run continues exactly where it stopped.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from cnnkit.nn.model import Sequential, digit_classifier, prepare
+from cnnkit.nn.optim import make_optimizer, learning_rate
+from cnnkit.ops.augment import shift_images
+
+MAX_SHIFT = 2  # pixels, for --augment
+
+
+@dataclass
+class TrainConfig:
+    """The training recipe. The defaults are the recipe behind the bundled model."""
+
+    epochs: int = 15
+    batch_size: int = 128
+    lr: float = 3e-3
+    optimizer: str = "adam"
+    schedule: str = "onecycle"
+    dropout: float = 0.5
+    weight_decay: float = 0.0
+    augment: bool = True
+    val_split: int = 5000
+    seed: int = 0
+    limit: int | None = None
+
+    def check(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1 or not self.lr > 0:
+            raise ValueError("epochs, batch size and learning rate must be positive")
+        if self.val_split < 0:
+            raise ValueError(f"val split must be >= 0, got {self.val_split}")
+
+
+@dataclass
+class BatchEvent:
+    epoch: int  # 1-based
+    batch: int  # 1-based
+    batches: int
+    loss: float  # running mean over the epoch so far
+    accuracy: float
+    images_per_second: float
+    lr: float
+
+
+@dataclass
+class EpochEvent:
+    epoch: int
+    epochs: int
+    train_loss: float
+    train_accuracy: float
+    val_loss: float | None
+    val_accuracy: float | None
+    seconds: float
+    images_per_second: float
+    lr: float
+
+
+@dataclass
+class TrainState:
+    """Where the loop is; saved in checkpoints."""
+
+    epoch: int = 0  # epochs completed
+    batch: int = 0  # batches completed in the current epoch
+    loss_sum: float = 0.0
+    correct: int = 0
+    seen: int = 0
+    seconds: float = 0.0  # time spent in the current epoch so far
+    history: list[dict] = field(default_factory=list)
+
+
+def split_validation(images, labels, count: int, seed: int):
+    """Hold out ``count`` images chosen by ``seed``; returns (train_x, train_y, val_x, val_y)."""
+    if count >= len(images):
+        raise ValueError(f"val split {count} leaves no training images (of {len(images)})")
+    order = np.random.default_rng([seed, 1]).permutation(len(images))
+    val, train = np.sort(order[:count]), np.sort(order[count:])
+    return images[train], labels[train], images[val], labels[val]
+
+
+class Trainer:
+    """Trains a model on uint8 digits (N, 28, 28) with integer labels (N,)."""
+
+    def __init__(self, config: TrainConfig, images: np.ndarray, labels: np.ndarray,
+                 model: Sequential | None = None):
+        config.check()
+        self.config = config
+        if config.limit is not None:
+            images, labels = images[:config.limit], labels[:config.limit]
+        if config.val_split:
+            images, labels, self.val_x, self.val_y = split_validation(
+                images, labels, config.val_split, config.seed)
+        else:
+            self.val_x = self.val_y = None
+        self.images, self.labels = images, labels
+        self.model = model or digit_classifier(config.dropout, seed=config.seed)
+        self.optimizer = make_optimizer(config.optimizer, self.model.named_params(),
+                                        config.weight_decay)
+        self.rng = np.random.default_rng([config.seed, 2])
+        self.state = TrainState()
+        self.order = np.arange(0)
+
+    @property
+    def batches(self) -> int:
+        return -(-len(self.images) // self.config.batch_size)
+
+    def run(self, should_stop: Callable[[], bool] = lambda: False
+            ) -> Iterator[BatchEvent | EpochEvent]:
+        """Train until the last epoch, or until ``should_stop()`` after a batch.
+
+        Stopping leaves ``state`` at a batch boundary, ready for a checkpoint.
+        """
+        cfg, state = self.config, self.state
+        total_steps = cfg.epochs * self.batches
+        while state.epoch < cfg.epochs:
+            if state.batch == 0:
+                self.order = self.rng.permutation(len(self.images))
+                state.loss_sum, state.correct, state.seen, state.seconds = 0.0, 0, 0, 0.0
+            while state.batch < self.batches:
+                started = time.perf_counter()
+                lr = learning_rate(cfg.schedule, cfg.lr, state.epoch * self.batches + state.batch,
+                                   total_steps)
+                loss, correct, count = self._step(lr)
+                state.seconds += time.perf_counter() - started
+                state.loss_sum += loss * count
+                state.correct += correct
+                state.seen += count
+                state.batch += 1
+                yield BatchEvent(state.epoch + 1, state.batch, self.batches,
+                                 state.loss_sum / state.seen, state.correct / state.seen,
+                                 state.seen / max(state.seconds, 1e-9), lr)
+                if state.batch < self.batches and should_stop():
+                    return
+            yield self._finish_epoch(lr)
+            if should_stop():
+                return
+
+    def _step(self, lr: float) -> tuple[float, int, int]:
+        cfg, state = self.config, self.state
+        index = self.order[state.batch * cfg.batch_size:(state.batch + 1) * cfg.batch_size]
+        images = self.images[index]
+        if cfg.augment:
+            shifts = self.rng.integers(-MAX_SHIFT, MAX_SHIFT + 1, (len(index), 2))
+            images = shift_images(images, shifts)
+        labels = self.labels[index]
+        loss, probs = self.model.loss_and_grads(prepare(images), labels, self.rng)
+        self.optimizer.step(self.model.named_grads(), lr)
+        return loss, int((probs.argmax(axis=1) == labels).sum()), len(index)
+
+    def _finish_epoch(self, lr: float) -> EpochEvent:
+        state = self.state
+        val_loss = val_accuracy = None
+        if self.val_x is not None:
+            val_loss, val_accuracy = evaluate_loss(self.model, self.val_x, self.val_y)
+        record = EpochEvent(state.epoch + 1, self.config.epochs, state.loss_sum / state.seen,
+                            state.correct / state.seen, val_loss, val_accuracy, state.seconds,
+                            state.seen / max(state.seconds, 1e-9), lr)
+        state.history.append(asdict(record))
+        state.epoch += 1
+        state.batch = 0
+        return record
+
+
+def evaluate_loss(model: Sequential, images: np.ndarray, labels: np.ndarray,
+                  batch_size: int = 2000) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy on uint8 digits, in inference mode."""
+    probs = model.predict_proba(prepare(images), batch_size)
+    picked = probs[np.arange(len(labels)), labels.astype(np.int64)]
+    loss = float(-np.log(np.maximum(picked, 1e-12), dtype=np.float64).mean())
+    return loss, float((probs.argmax(axis=1) == labels).mean())

@@ -1,0 +1,228 @@
+"""Batched CNN convolution (correlation, 'valid', stride 1), channels-last, forward and backward.
+
+Shapes: input ``x`` (N, H, W, Cin), weights ``w`` (kh, kw, Cin, F), bias ``b`` (F,), output
+(N, H - kh + 1, W - kw + 1, F). The innermost loops run over the F filters, which are
+contiguous in both ``w`` and the output, so they vectorise.
+
+Also the fused first block of ``digit_classifier``, conv + bias + ReLU + 2x2/2 max pooling, in
+one pass per image: the 26x26x32 activation never leaves the cache, and its backward pass
+needs only the argmax of each pooling window.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cnnkit.ops._jit import njit, njit_parallel, prange
+
+# Weight gradients are summed per fixed chunk of the batch and the chunks added in order,
+# so the result does not depend on how many threads ran (bit-identical for a given batch).
+GRAD_CHUNKS = 8
+
+
+@njit
+def _conv_pixel(x, n, i, j, w, b, acc):
+    """acc[f] = b[f] + sum_{a, c, ch} x[n, i+a, j+c, ch] * w[a, c, ch, f]."""
+    kh, kw, cin, nf = w.shape
+    for f in range(nf):
+        acc[f] = b[f]
+    for a in range(kh):
+        for c in range(kw):
+            for ch in range(cin):
+                v = x[n, i + a, j + c, ch]
+                tap = w[a, c, ch]
+                for f in range(nf):
+                    acc[f] += v * tap[f]
+
+
+@njit_parallel
+def _conv_forward(x, w, b, out):
+    n_images, out_h, out_w, nf = out.shape
+    for row in prange(n_images * out_h):
+        n, i = row // out_h, row % out_h
+        for j in range(out_w):
+            _conv_pixel(x, n, i, j, w, b, out[n, i, j])
+
+
+@njit_parallel
+def _conv_backward_params(x, grad_out, dw_chunks, db_chunks):
+    """dw[a, c, ch, f] = sum_{n,i,j} x[n, i+a, j+c, ch] * g[n, i, j, f]; db[f] = sum g."""
+    n_images, out_h, out_w, nf = grad_out.shape
+    kh, kw, cin = dw_chunks.shape[1], dw_chunks.shape[2], dw_chunks.shape[3]
+    chunks = dw_chunks.shape[0]
+    for k in prange(chunks):
+        dw, db = dw_chunks[k], db_chunks[k]
+        dw[:] = 0
+        db[:] = 0
+        for n in range(k * n_images // chunks, (k + 1) * n_images // chunks):
+            for i in range(out_h):
+                for j in range(out_w):
+                    g = grad_out[n, i, j]
+                    for f in range(nf):
+                        db[f] += g[f]
+                    for a in range(kh):
+                        for c in range(kw):
+                            for ch in range(cin):
+                                v = x[n, i + a, j + c, ch]
+                                tap = dw[a, c, ch]
+                                for f in range(nf):
+                                    tap[f] += v * g[f]
+
+
+@njit_parallel
+def _conv_backward_input(grad_out, w, grad_in):
+    """grad_in[n, y, x, ch] = sum over the outputs whose window covers (y, x)."""
+    n_images, out_h, out_w, nf = grad_out.shape
+    kh, kw, cin = w.shape[0], w.shape[1], w.shape[2]
+    for n in prange(n_images):
+        grad_in[n] = 0
+        for i in range(out_h):
+            for j in range(out_w):
+                g = grad_out[n, i, j]
+                for a in range(kh):
+                    for c in range(kw):
+                        for ch in range(cin):
+                            tap = w[a, c, ch]
+                            total = np.float32(0.0)
+                            for f in range(nf):
+                                total += tap[f] * g[f]
+                            grad_in[n, i + a, j + c, ch] += total
+
+
+@njit_parallel
+def _conv_relu_pool_forward(x, w, b, pooled, argmax):
+    """pooled[n, p, q, f] = max(0, max over the 2x2 window of conv); argmax in 0..3 (dy*2+dx).
+
+    A window whose maximum is <= 0 gets argmax -1: ReLU blocks its gradient.
+    """
+    n_images, pool_h, pool_w, nf = pooled.shape
+    for row in prange(n_images * pool_h):
+        n, p = row // pool_h, row % pool_h
+        acc = np.empty(nf, np.float32)
+        for q in range(pool_w):
+            best = pooled[n, p, q]
+            where = argmax[n, p, q]
+            for f in range(nf):
+                best[f] = np.float32(0.0)
+                where[f] = -1
+            for d in range(4):
+                _conv_pixel(x, n, 2 * p + d // 2, 2 * q + d % 2, w, b, acc)
+                for f in range(nf):
+                    if acc[f] > best[f]:
+                        best[f] = acc[f]
+                        where[f] = d
+
+
+@njit_parallel
+def _conv_relu_pool_backward(x, argmax, grad_pooled, dw_chunks, db_chunks):
+    """Weight and bias gradients of the fused block; the input needs none (first layer)."""
+    n_images, pool_h, pool_w, nf = grad_pooled.shape
+    kh, kw, cin = dw_chunks.shape[1], dw_chunks.shape[2], dw_chunks.shape[3]
+    chunks = dw_chunks.shape[0]
+    for k in prange(chunks):
+        dw, db = dw_chunks[k], db_chunks[k]
+        dw[:] = 0
+        db[:] = 0
+        window = np.zeros((4, nf), np.float32)
+        for n in range(k * n_images // chunks, (k + 1) * n_images // chunks):
+            for p in range(pool_h):
+                for q in range(pool_w):
+                    g, where = grad_pooled[n, p, q], argmax[n, p, q]
+                    window[:] = 0
+                    for f in range(nf):
+                        if where[f] >= 0:
+                            window[where[f], f] = g[f]
+                            db[f] += g[f]
+                    for d in range(4):
+                        i, j = 2 * p + d // 2, 2 * q + d % 2
+                        gd = window[d]
+                        for a in range(kh):
+                            for c in range(kw):
+                                for ch in range(cin):
+                                    v = x[n, i + a, j + c, ch]
+                                    tap = dw[a, c, ch]
+                                    for f in range(nf):
+                                        tap[f] += v * gd[f]
+
+
+def _check(x: np.ndarray, w: np.ndarray, b: np.ndarray):
+    if x.ndim != 4 or w.ndim != 4 or b.ndim != 1:
+        raise ValueError(f"expected x (N, H, W, Cin), w (kh, kw, Cin, F), b (F,), got "
+                         f"{x.shape}, {w.shape}, {b.shape}")
+    if x.shape[3] != w.shape[2] or w.shape[3] != b.shape[0]:
+        raise ValueError(f"channel counts disagree: x {x.shape}, w {w.shape}, b {b.shape}")
+    if x.shape[1] < w.shape[0] or x.shape[2] < w.shape[1]:
+        raise ValueError(f"input {x.shape[1]}x{x.shape[2]} is smaller than the kernel "
+                         f"{w.shape[0]}x{w.shape[1]}")
+    f32 = lambda a: np.ascontiguousarray(a, dtype=np.float32)  # noqa: E731
+    return f32(x), f32(w), f32(b)
+
+
+def _sum_chunks(dw_chunks: np.ndarray, db_chunks: np.ndarray):
+    dw, db = dw_chunks[0].copy(), db_chunks[0].copy()
+    for k in range(1, len(dw_chunks)):  # a fixed order: deterministic
+        dw += dw_chunks[k]
+        db += db_chunks[k]
+    return dw, db
+
+
+def _grad_buffers(n_images: int, w_shape):
+    chunks = max(1, min(GRAD_CHUNKS, n_images))
+    return np.empty((chunks, *w_shape), np.float32), np.empty((chunks, w_shape[3]), np.float32)
+
+
+def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Valid correlation at stride 1: (N, H, W, Cin) -> (N, H-kh+1, W-kw+1, F), float32."""
+    x, w, b = _check(x, w, b)
+    out = np.empty((x.shape[0], x.shape[1] - w.shape[0] + 1, x.shape[2] - w.shape[1] + 1,
+                    w.shape[3]), np.float32)
+    _conv_forward(x, w, b, out)
+    return out
+
+
+def conv2d_backward(x: np.ndarray, w: np.ndarray, grad_out: np.ndarray,
+                    input_grad: bool = True):
+    """Gradients of :func:`conv2d_forward`: (grad_x or None, grad_w, grad_b).
+
+    grad_out : (N, Ho, Wo, F). ``input_grad=False`` skips grad_x (a first layer needs none).
+    """
+    x, w, _ = _check(x, w, np.zeros(np.shape(w)[3], np.float32))
+    grad_out = np.ascontiguousarray(grad_out, dtype=np.float32)
+    expected = (x.shape[0], x.shape[1] - w.shape[0] + 1, x.shape[2] - w.shape[1] + 1, w.shape[3])
+    if grad_out.shape != expected:
+        raise ValueError(f"grad_out has shape {grad_out.shape}, expected {expected}")
+    dw_chunks, db_chunks = _grad_buffers(x.shape[0], w.shape)
+    _conv_backward_params(x, grad_out, dw_chunks, db_chunks)
+    dw, db = _sum_chunks(dw_chunks, db_chunks)
+    grad_x = None
+    if input_grad:
+        grad_x = np.empty_like(x)
+        _conv_backward_input(grad_out, w, grad_x)
+    return grad_x, dw, db
+
+
+def conv_relu_maxpool_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray):
+    """Fused ``maxpool2x2(relu(conv2d(x, w) + b))``.
+
+    Returns pooled (N, Ho//2, Wo//2, F) float32 and argmax (same shape, int8: the winning
+    cell of each window as dy*2 + dx, or -1 where ReLU made the window 0).
+    """
+    x, w, b = _check(x, w, b)
+    out_h, out_w = x.shape[1] - w.shape[0] + 1, x.shape[2] - w.shape[1] + 1
+    shape = (x.shape[0], out_h // 2, out_w // 2, w.shape[3])
+    pooled = np.empty(shape, np.float32)
+    argmax = np.empty(shape, np.int8)
+    _conv_relu_pool_forward(x, w, b, pooled, argmax)
+    return pooled, argmax
+
+
+def conv_relu_maxpool_backward(x: np.ndarray, w_shape, argmax: np.ndarray,
+                               grad_pooled: np.ndarray):
+    """(grad_w, grad_b) of the fused block, from the forward pass's argmax."""
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    grad_pooled = np.ascontiguousarray(grad_pooled, dtype=np.float32)
+    if grad_pooled.shape != argmax.shape:
+        raise ValueError(f"grad {grad_pooled.shape} and argmax {argmax.shape} must match")
+    dw_chunks, db_chunks = _grad_buffers(x.shape[0], tuple(w_shape))
+    _conv_relu_pool_backward(x, np.ascontiguousarray(argmax), grad_pooled, dw_chunks, db_chunks)
+    return _sum_chunks(dw_chunks, db_chunks)

@@ -1,0 +1,50 @@
+"""Optimiser updates, one fused pass over each parameter tensor (in place)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cnnkit.ops._jit import njit_parallel, prange
+
+
+@njit_parallel
+def _adam(param, grad, m, v, lr, beta1, beta2, eps, correction1, correction2, weight_decay):
+    for i in prange(param.size):
+        g = grad[i] + weight_decay * param[i]
+        m[i] = beta1 * m[i] + (np.float32(1.0) - beta1) * g
+        v[i] = beta2 * v[i] + (np.float32(1.0) - beta2) * g * g
+        m_hat = m[i] / correction1
+        v_hat = v[i] / correction2
+        param[i] -= lr * m_hat / (np.sqrt(v_hat) + eps)
+
+
+@njit_parallel
+def _sgd(param, grad, velocity, lr, momentum, weight_decay):
+    for i in prange(param.size):
+        g = grad[i] + weight_decay * param[i]
+        velocity[i] = momentum * velocity[i] + g
+        param[i] -= lr * velocity[i]
+
+
+def _flat(a: np.ndarray) -> np.ndarray:
+    if a.dtype != np.float32 or not a.flags.c_contiguous:
+        raise ValueError("optimiser state must be C-contiguous float32")
+    return a.reshape(-1)
+
+
+def adam_step(param, grad, m, v, *, lr, step, beta1=0.9, beta2=0.999, eps=1e-8,
+              weight_decay=0.0) -> None:
+    """Adam with bias correction (Kingma & Ba): ``p -= lr * m_hat / (sqrt(v_hat) + eps)``,
+    ``m_hat = m / (1 - beta1**step)``, ``v_hat = v / (1 - beta2**step)``; ``step`` counts from 1.
+    ``weight_decay`` adds an L2 term to the gradient (PyTorch's ``Adam(weight_decay=)``)."""
+    f = np.float32
+    _adam(_flat(param), _flat(np.ascontiguousarray(grad, dtype=np.float32)), _flat(m), _flat(v),
+          f(lr), f(beta1), f(beta2), f(eps), f(1 - beta1 ** step), f(1 - beta2 ** step),
+          f(weight_decay))
+
+
+def sgd_step(param, grad, velocity, *, lr, momentum=0.9, weight_decay=0.0) -> None:
+    """SGD with (heavy-ball) momentum, as PyTorch: ``v = momentum*v + g; p -= lr*v``."""
+    f = np.float32
+    _sgd(_flat(param), _flat(np.ascontiguousarray(grad, dtype=np.float32)), _flat(velocity),
+         f(lr), f(momentum), f(weight_decay))
