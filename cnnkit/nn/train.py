@@ -26,10 +26,10 @@ class TrainConfig:
 
     epochs: int = 15
     batch_size: int = 128
-    lr: float = 3e-3
+    lr: float = 2e-3
     optimizer: str = "adam"
     schedule: str = "onecycle"
-    dropout: float = 0.5
+    dropout: float = 0.25
     weight_decay: float = 0.0
     augment: bool = True
     val_split: int = 5000
@@ -179,3 +179,36 @@ def evaluate_loss(model: Sequential, images: np.ndarray, labels: np.ndarray,
     picked = probs[np.arange(len(labels)), labels.astype(np.int64)]
     loss = float(-np.log(np.maximum(picked, 1e-12), dtype=np.float64).mean())
     return loss, float((probs.argmax(axis=1) == labels).mean())
+
+
+def save_trainer(trainer: Trainer, path, **fields) -> None:
+    """Checkpoint everything the loop needs to continue exactly: weights, optimiser slots,
+    the generator's state, the epoch's shuffled order and the position in it."""
+    from cnnkit.nn.io import save_checkpoint
+
+    save_checkpoint(path, trainer.model, trainer.optimizer.state_arrays(), trainer.order,
+                    config=asdict(trainer.config), state=asdict(trainer.state),
+                    optimizer_steps=trainer.optimizer.steps,
+                    rng_state=trainer.rng.bit_generator.state, **fields)
+
+
+def resume_trainer(path, images: np.ndarray, labels: np.ndarray) -> tuple[Trainer, dict]:
+    """Rebuild a Trainer from a checkpoint, on the same data it was trained on.
+
+    Returns (trainer, header). Raises ModelError for a bad file, ValueError for a bad state.
+    """
+    from cnnkit.nn.io import ModelError, load_checkpoint
+
+    model, header, optimizer_arrays, order = load_checkpoint(path)
+    try:
+        trainer = Trainer(TrainConfig(**header["config"]), images, labels, model=model)
+        trainer.optimizer.load_state_arrays(optimizer_arrays, header["optimizer_steps"])
+        trainer.rng.bit_generator.state = header["rng_state"]
+        trainer.state = TrainState(**header["state"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelError(f"{path}: not a usable checkpoint ({exc})") from None
+    trainer.order = order
+    if trainer.state.batch and len(order) != len(trainer.images):
+        raise ModelError(f"{path}: was made on {len(order)} training images, got "
+                         f"{len(trainer.images)} (use the same --data)")
+    return trainer, header
