@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from cnnkit.ops import activations, conv2d, pool
+from cnnkit.ops.matmul import matmul
 
 ACTIVATIONS = (None, "relu", "softmax")
 
@@ -222,7 +223,7 @@ class Dense(Layer):
 
     def logits(self, x):
         self._x = x
-        y = x @ self.params["kernel"]
+        y = matmul(x, self.params["kernel"])
         y += self.params["bias"]
         return y
 
@@ -240,9 +241,9 @@ class Dense(Layer):
     def backward(self, grad):
         if self.activation == "relu":
             grad = activations.relu_backward(self._y, grad)
-        self.grads["kernel"] = self._x.T @ grad
+        self.grads["kernel"] = matmul(self._x.T, grad)
         self.grads["bias"] = grad.sum(axis=0, dtype=np.float32)
-        return grad @ self.params["kernel"].T
+        return matmul(grad, self.params["kernel"].T)
 
 
 class Dropout(Layer):

