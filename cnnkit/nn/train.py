@@ -29,7 +29,7 @@ class TrainConfig:
     lr: float = 2e-3
     optimizer: str = "adam"
     schedule: str = "onecycle"
-    dropout: float = 0.25
+    dropout: float = 0.15
     weight_decay: float = 0.0
     augment: bool = True
     val_split: int = 5000

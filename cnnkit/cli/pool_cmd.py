@@ -1,0 +1,222 @@
+"""``cnnkit pool`` and ``cnnkit stack``: pooling, and chains of filter / ReLU / pool steps."""
+
+from __future__ import annotations
+
+import re
+import time
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from cnnkit.cli import common
+from cnnkit.cli.app import IMAGES, app
+from cnnkit.cli.filter_cmd import (Compare, Force, Inputs, Json, MaxPixels, OutDir, Output,
+                                   Quiet, Threads, Verbose)
+
+
+class Mode(str, Enum):
+    max = "max"
+    avg = "avg"
+
+
+class Padding(str, Enum):
+    valid = "valid"
+    same = "same"
+
+
+def _pair(text: str, option: str) -> tuple[int, int]:
+    match = re.fullmatch(r"\s*(\d+)\s*(?:x\s*(\d+))?\s*", text)
+    if not match or int(match.group(1)) < 1 or (match.group(2) and int(match.group(2)) < 1):
+        raise common.fail(f"{option} takes N or HxW with positive numbers, got '{text}'", 2)
+    return int(match.group(1)), int(match.group(2) or match.group(1))
+
+
+@app.command("pool", rich_help_panel=IMAGES)
+def pool_command(
+    inputs: Inputs,
+    mode: Annotated[Mode, typer.Option("--mode", help="Max or average of each window.")
+                    ] = Mode.max,
+    size: Annotated[str, typer.Option("--size", help="Window: N or HxW (e.g. 3x2).")] = "2",
+    stride: Annotated[Optional[str], typer.Option(
+        "--stride", help="Step: N or HxW (default: the window size).", show_default=False)
+    ] = None,
+    padding: Annotated[Padding, typer.Option(
+        "--padding", help="valid: floor((n-k)/s)+1 windows; same: ceil(n/s), edges padded.")
+    ] = Padding.valid,
+    upscale: Annotated[bool, typer.Option(
+        "--upscale", help="Enlarge the result back by the stride (nearest neighbour).")
+    ] = False,
+    output: Output = None,
+    out_dir: OutDir = None,
+    force: Force = False,
+    compare: Compare = False,
+    as_json: Json = False,
+    verbose: Verbose = False,
+    quiet: Quiet = False,
+    max_pixels: MaxPixels = 100_000_000,
+    threads: Threads = None,
+) -> None:
+    """Max- or average-pool images, every channel on its own.
+
+    [dim]Example:[/] cnnkit pool samples/testcard.png --mode max --size 4 --upscale --compare
+    """
+    window = _pair(size, "--size")
+    step = _pair(stride, "--stride") if stride is not None else window
+    if output is not None and len(inputs) > 1:
+        raise common.fail("--output takes one input; use --out-dir for several", 2)
+    with common.user_errors():
+        from cnnkit import imaging
+        from cnnkit.ops._jit import set_threads
+
+        set_threads(threads)
+        if output is not None:
+            imaging.check_output_suffix(output)
+        files = common.expand_inputs(inputs, imaging.IMAGE_SUFFIXES)
+        if not files:
+            raise common.fail("no image files found in the given inputs")
+    name = f"{mode.value}pool{'x'.join(map(str, window)) if window[0] != window[1] else window[0]}"
+
+    def work(path: Path) -> dict:
+        return _pool_file(path, mode.value, window, step, padding.value, upscale, name, output,
+                          out_dir, force, compare, max_pixels)
+
+    common.run_batch(files, work, as_json=as_json, quiet=quiet, label="pool",
+                     describe=lambda r: _describe(r, verbose))
+
+
+def _pool_file(path, mode, window, step, padding, upscale, name, output, out_dir, force,
+               compare, max_pixels) -> dict:
+    import numpy as np
+
+    from cnnkit import imaging
+    from cnnkit.errors import ImageError
+    from cnnkit.ops.pool import avg_pool, max_pool
+
+    started = time.perf_counter()
+    picture = imaging.read_image(path, max_pixels)
+    target = output or (out_dir or path.parent) / f"{path.stem}.{name}.png"
+    if target.resolve() == path.resolve():
+        raise ImageError(f"{path}: output would overwrite the input; choose another name")
+    if target.exists() and not force:
+        raise ImageError(f"{target}: exists (use --force to overwrite)")
+    pool = max_pool if mode == "max" else avg_pool
+    try:
+        result = pool(picture.pixels, window, step, padding)
+        alpha = None if picture.alpha is None else pool(picture.alpha, window, step, padding)
+    except ValueError as exc:
+        raise ImageError(f"{path}: {exc}") from None
+    shown = result
+    if upscale:
+        shown = np.repeat(np.repeat(result, step[0], axis=0), step[1], axis=1)
+        alpha = None if alpha is None else np.repeat(np.repeat(alpha, step[0], 0), step[1], 1)
+    if compare:
+        shown = imaging.side_by_side(picture.pixels, shown, picture.maxval)
+        alpha = None
+    imaging.write_image(target, shown, picture.maxval, alpha, force=force)
+    return {"input": str(path), "output": str(target), "mode": mode, "size": list(window),
+            "stride": list(step), "padding": padding, "shape": list(picture.shape),
+            "output_shape": list(result.shape), "min": float(result.min()),
+            "max": float(result.max()), "seconds": round(time.perf_counter() - started, 4)}
+
+
+def _describe(result: dict, verbose: bool) -> None:
+    common.err.print(f"[green]wrote[/] {common.escape(result['output'])}")
+    if verbose:
+        shape = "x".join(map(str, result["shape"]))
+        out_shape = "x".join(map(str, result["output_shape"]))
+        rule = ("floor((n - k) / s) + 1" if result["padding"] == "valid" else "ceil(n / s)")
+        common.err.print(f"  {shape} -> {out_shape} ({rule}, k={result['size']}, "
+                         f"s={result['stride']}), {result['mode']} pooling, "
+                         f"{result['seconds']:.3f} s")
+
+
+@app.command("stack", rich_help_panel=IMAGES)
+def stack_command(
+    image: Annotated[Path, typer.Argument(help="The input image (converted to grey).")],
+    steps: Annotated[str, typer.Argument(
+        help='Steps split by "|": kernels (several with ","), relu, maxpool N, avgpool N. '
+             'Example: "laplacian,sobel-x | relu | maxpool 2".')],
+    output: Annotated[Optional[Path], typer.Option(
+        "--output", "-o", help="Write the last stage (a grid when it has several maps).",
+        dir_okay=False, show_default=False)] = None,
+    stages_dir: Annotated[Optional[Path], typer.Option(
+        "--stages", help="Write every stage to this folder.", file_okay=False,
+        show_default=False)] = None,
+    sheet: Annotated[Optional[Path], typer.Option(
+        "--sheet", help="Write one PNG with every stage labelled.", dir_okay=False,
+        show_default=False)] = None,
+    force: Force = False,
+    as_json: Json = False,
+    max_pixels: MaxPixels = 100_000_000,
+    threads: Threads = None,
+) -> None:
+    """Run a CNN-style stack of filter / ReLU / pooling steps on an image.
+
+    [dim]Example:[/] cnnkit stack samples/still_life.png "laplacian,sobel-x,emboss | relu |
+    maxpool 2" --sheet stack.png
+    """
+    if output is None and stages_dir is None and sheet is None:
+        raise common.fail("say where to write: -o OUT, --stages DIR and/or --sheet FILE", 2)
+    with common.user_errors():
+        from cnnkit import imaging, pipeline, viz
+        from cnnkit.errors import ImageError
+        from cnnkit.ops._jit import set_threads
+
+        set_threads(threads)
+        parsed = pipeline.parse(steps)
+        for path in (output, sheet):
+            if path is not None:
+                imaging.check_output_suffix(path)
+                if path.exists() and not force:
+                    raise ImageError(f"{path}: exists (use --force to overwrite)")
+        picture = imaging.read_image(image, max_pixels)
+        grey = picture.pixels if picture.pixels.ndim == 2 else picture.pixels @ [0.299, 0.587,
+                                                                                  0.114]
+        stages = pipeline.run(grey.astype("float32"), parsed)
+        written = []
+        if stages_dir is not None:
+            for index, stage in enumerate(stages):
+                target = stages_dir / f"{index:02d}_{_slug(stage.label)}.png"
+                _write_stage(target, stage, force)
+                written.append(str(target))
+        if output is not None:
+            _write_stage(output, stages[-1], force)
+            written.append(str(output))
+        if sheet is not None:
+            _save(viz.stage_sheet(stages), sheet, force)
+            written.append(str(sheet))
+    summary = [{"stage": s.label, "maps": len(s.maps), "shape": list(s.maps[0].shape),
+                "min": float(min(m.min() for m in s.maps)),
+                "max": float(max(m.max() for m in s.maps))} for s in stages]
+    if as_json:
+        common.print_json({"input": str(image), "stages": summary, "written": written})
+        return
+    for row in summary:
+        common.err.print(f"{row['stage']:<28} {row['maps']:>3} map(s) "
+                         f"{'x'.join(map(str, row['shape'])):>9}  "
+                         f"min {row['min']:10.4g}  max {row['max']:10.4g}")
+    for path in written:
+        common.err.print(f"[green]wrote[/] {common.escape(path)}")
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower() or "stage"
+
+
+def _write_stage(target: Path, stage, force: bool) -> None:
+    from cnnkit import viz
+
+    if len(stage.maps) == 1:
+        image = viz.Image.fromarray(viz.to_grey8(stage.maps[0]))
+    else:
+        image = viz.grid([viz.to_grey8(m) for m in stage.maps], stage.names)
+    _save(image, target, force)
+
+
+def _save(image, target: Path, force: bool) -> None:
+    from cnnkit.files import atomic_path
+
+    with atomic_path(target, force=force) as tmp:
+        image.save(tmp, format="PNG")
