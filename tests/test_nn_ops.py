@@ -144,3 +144,29 @@ def test_shift_images_moves_and_zero_fills():
     assert not shifted[0, 0].any()
     np.testing.assert_array_equal(shifted[1, :, :2], images[1, :, 2:])
     assert not shifted[1, :, 2:].any()
+
+
+@pytest.mark.parametrize("shape", [(128, 5408, 128), (5408, 128, 128), (128, 128, 10), (7, 3, 2)])
+def test_split_matmul_equals_the_plain_product(rng, shape):
+    from cnnkit.ops.matmul import matmul
+
+    m, k, n = shape
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    np.testing.assert_allclose(matmul(a, b), a @ b, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(matmul(a.T.copy().T, b), a @ b, rtol=1e-5, atol=1e-4)
+
+
+def test_optimiser_moments_never_go_denormal():
+    """A weight with zero gradient: its moments decay to exactly 0, not into denormals."""
+    p = np.ones(4, np.float32)
+    m, v, velocity = np.zeros_like(p), np.zeros_like(p), np.zeros_like(p)
+    update.adam_step(p, np.ones(4, np.float32), m, v, lr=1e-3, step=1)
+    update.sgd_step(p, np.ones(4, np.float32), velocity, lr=1e-3)
+    for step in range(2, 1500):
+        update.adam_step(p, np.zeros(4, np.float32), m, v, lr=1e-3, step=step)
+        update.sgd_step(p, np.zeros(4, np.float32), velocity, lr=1e-3)
+    smallest_normal = np.finfo(np.float32).tiny
+    for state in (m, v, velocity):
+        assert np.all((state == 0) | (np.abs(state) >= smallest_normal))
+    assert np.all(m == 0) and np.all(velocity == 0)

@@ -148,34 +148,41 @@ def _conv_relu_pool_forward(x, w, b, pooled, argmax):
 
 @njit_parallel
 def _conv_relu_pool_backward(x, argmax, grad_pooled, dw_chunks, db_chunks):
-    """Weight and bias gradients of the fused block; the input needs none (first layer)."""
+    """Weight and bias gradients of the fused block; the input needs none (first layer).
+
+    Each pooled gradient belongs to one cell of its window (the argmax); the four cells'
+    gradient vectors are built with zeros elsewhere, so every weight row is loaded and stored
+    once per window for all four.
+    """
     n_images, pool_h, pool_w, nf = grad_pooled.shape
     kh, kw, cin = dw_chunks.shape[1], dw_chunks.shape[2], dw_chunks.shape[3]
+    taps = kh * kw * cin
     chunks = dw_chunks.shape[0]
     for k in prange(chunks):
-        dw, db = dw_chunks[k], db_chunks[k]
+        dw, db = dw_chunks[k].reshape(taps, nf), db_chunks[k]
         dw[:] = 0
         db[:] = 0
         window = np.zeros((4, nf), np.float32)
+        patch = np.empty((4, taps), np.float32)
+        g0, g1, g2, g3 = window[0], window[1], window[2], window[3]
         for n in range(k * n_images // chunks, (k + 1) * n_images // chunks):
             for p in range(pool_h):
                 for q in range(pool_w):
                     g, where = grad_pooled[n, p, q], argmax[n, p, q]
-                    window[:] = 0
                     for f in range(nf):
-                        if where[f] >= 0:
-                            window[where[f], f] = g[f]
-                            db[f] += g[f]
-                    for d in range(4):
-                        i, j = 2 * p + d // 2, 2 * q + d % 2
-                        gd = window[d]
-                        for a in range(kh):
-                            for c in range(kw):
-                                for ch in range(cin):
-                                    v = x[n, i + a, j + c, ch]
-                                    tap = dw[a, c, ch]
-                                    for f in range(nf):
-                                        tap[f] += v * gd[f]
+                        gf = g[f]
+                        wf = np.int32(where[f])
+                        g0[f] = gf if wf == 0 else np.float32(0.0)
+                        g1[f] = gf if wf == 1 else np.float32(0.0)
+                        g2[f] = gf if wf == 2 else np.float32(0.0)
+                        g3[f] = gf if wf == 3 else np.float32(0.0)
+                        db[f] += gf if wf >= 0 else np.float32(0.0)
+                    _gather_window(x, n, p, q, kh, kw, cin, patch)
+                    for t in range(taps):
+                        v0, v1, v2, v3 = patch[0, t], patch[1, t], patch[2, t], patch[3, t]
+                        row = dw[t]
+                        for f in range(nf):
+                            row[f] += v0 * g0[f] + v1 * g1[f] + v2 * g2[f] + v3 * g3[f]
 
 
 def _check(x: np.ndarray, w: np.ndarray, b: np.ndarray):

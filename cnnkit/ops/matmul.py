@@ -15,6 +15,7 @@ import numpy as np
 
 _POOL: ThreadPoolExecutor | None = None
 MIN_ROWS = 16  # below this per block, threading costs more than it saves
+MIN_WORK = 1 << 21  # multiply-adds; smaller products (the 10-class head) run directly
 
 
 def _pool(workers: int) -> ThreadPoolExecutor:
@@ -27,7 +28,7 @@ def _pool(workers: int) -> ThreadPoolExecutor:
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``a @ b`` for float32 (M, K) and (K, N), rows of ``a`` split over the thread count."""
     blocks = min(numba.get_num_threads(), a.shape[0] // MIN_ROWS)
-    if blocks < 2:
+    if blocks < 2 or a.shape[0] * a.shape[1] * b.shape[1] < MIN_WORK:
         return a @ b
     out = np.empty((a.shape[0], b.shape[1]), np.result_type(a, b))
     edges = np.linspace(0, a.shape[0], blocks + 1).astype(int)

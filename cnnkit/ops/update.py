@@ -6,13 +6,20 @@ import numpy as np
 
 from cnnkit.ops._jit import njit_parallel, prange
 
+# Moments of a weight whose gradient stays 0 (a feature a dead ReLU never fires) decay
+# geometrically into float32's denormal range, where x86 arithmetic is ~100x slower: a
+# training step measured 13 ms instead of 8 ms by the second epoch. They are flushed to 0.
+TINY = np.float32(1e-30)
+
 
 @njit_parallel
 def _adam(param, grad, m, v, lr, beta1, beta2, eps, correction1, correction2, weight_decay):
     for i in prange(param.size):
         g = grad[i] + weight_decay * param[i]
-        m[i] = beta1 * m[i] + (np.float32(1.0) - beta1) * g
-        v[i] = beta2 * v[i] + (np.float32(1.0) - beta2) * g * g
+        mi = beta1 * m[i] + (np.float32(1.0) - beta1) * g
+        vi = beta2 * v[i] + (np.float32(1.0) - beta2) * g * g
+        m[i] = mi if abs(mi) > TINY else np.float32(0.0)
+        v[i] = vi if vi > TINY else np.float32(0.0)
         m_hat = m[i] / correction1
         v_hat = v[i] / correction2
         param[i] -= lr * m_hat / (np.sqrt(v_hat) + eps)
@@ -22,7 +29,8 @@ def _adam(param, grad, m, v, lr, beta1, beta2, eps, correction1, correction2, we
 def _sgd(param, grad, velocity, lr, momentum, weight_decay):
     for i in prange(param.size):
         g = grad[i] + weight_decay * param[i]
-        velocity[i] = momentum * velocity[i] + g
+        vi = momentum * velocity[i] + g
+        velocity[i] = vi if abs(vi) > TINY else np.float32(0.0)
         param[i] -= lr * velocity[i]
 
 
