@@ -88,7 +88,7 @@ def progress(total: int, quiet: bool, label: str):
 
 
 def run_batch(files: list[Path], work, *, as_json: bool, quiet: bool, label: str,
-              describe) -> None:
+              describe, summary: bool = True) -> None:
     """Run ``work(path) -> dict`` on every file, keep going past failures, then summarise.
 
     Each result (or ``{"input", "error"}``) is printed as an NDJSON line with ``--json``, or by
@@ -117,7 +117,7 @@ def run_batch(files: list[Path], work, *, as_json: bool, quiet: bool, label: str
                 elif not quiet:
                     describe(result)
             bar.advance(task)
-    if len(files) > 1 and not as_json and not quiet:
+    if summary and len(files) > 1 and not as_json and not quiet:
         done = len(files) - failures
         colour = "red" if failures else "green"
         err.print(f"[{colour}]{done} of {len(files)} files written, {failures} failed[/]")

@@ -1,0 +1,200 @@
+"""``cnnkit predict``: read digits (or numbers) from real pictures with the CNN."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from cnnkit.cli import common
+from cnnkit.cli.app import app
+from cnnkit.cli.model_cmd import DIGITS, Threads, resolve_model
+
+UNCERTAIN_EXIT = 3
+
+
+class Preprocess(str, Enum):
+    mnist = "mnist"
+    none = "none"
+
+
+@app.command("predict", rich_help_panel=DIGITS)
+def predict_command(
+    inputs: Annotated[list[Path], typer.Argument(
+        help="Pictures of digits: files, folders or quoted globs.", show_default=False)],
+    model: Annotated[Optional[Path], typer.Option(
+        "--model", "-m", help="Model file (default: the bundled digit_classifier).",
+        show_default=False)] = None,
+    top: Annotated[int, typer.Option("--top", min=1, max=10, help="How many guesses to show.")
+                   ] = 3,
+    multi: Annotated[bool, typer.Option(
+        "--multi", help="The picture holds a number: find each digit, left to right.")] = False,
+    preprocess: Annotated[Preprocess, typer.Option(
+        "--preprocess", help="mnist: make any picture MNIST-like; none: already a 28x28 "
+        "white-on-black digit.")] = Preprocess.mnist,
+    show_steps: Annotated[Optional[Path], typer.Option(
+        "--show-steps", help="Save each preprocessing stage (and the digit boxes) as PNGs here.",
+        file_okay=False, show_default=False)] = None,
+    min_confidence: Annotated[Optional[float], typer.Option(
+        "--min-confidence", min=0.0, max=1.0,
+        help=f"Below this probability say 'uncertain' and exit {UNCERTAIN_EXIT}.",
+        show_default=False)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per picture (NDJSON).")
+                       ] = False,
+    csv: Annotated[Optional[Path], typer.Option(
+        "--csv", help="Also write the results to this CSV file.", dir_okay=False,
+        show_default=False)] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors and the summary.")
+                     ] = False,
+    max_pixels: Annotated[int, typer.Option("--max-pixels", min=1,
+                                            help="Refuse larger pictures.")] = 100_000_000,
+    threads: Threads = None,
+) -> None:
+    """Predict the digit in each picture: photos, scans, drawings, any size or colour.
+
+    Exit codes: 0 all read, 1 a picture could not be read (or held no digit), 3 a prediction
+    was below --min-confidence. [dim]Example:[/] cnnkit predict samples/digits/*.png --top 3
+    """
+    if multi and preprocess is Preprocess.none:
+        raise common.fail("--multi needs --preprocess mnist", 2)
+    path = resolve_model(model)
+    with common.user_errors():
+        from cnnkit import imaging
+        from cnnkit.cli.model_cmd import _limit_threads
+        from cnnkit.nn.io import load_model
+
+        _limit_threads(threads)  # for the life of this process
+        network, header = load_model(path)
+        scale = float(header.get("input", {}).get("pixel_scale", 1 / 255))
+        files = common.expand_inputs(inputs, imaging.IMAGE_SUFFIXES)
+        if not files:
+            raise common.fail("no image files found in the given inputs")
+    results: list[dict] = []
+
+    def work(file: Path) -> dict:
+        result = _predict_file(file, network, scale, top, multi, preprocess.value, show_steps,
+                               min_confidence, max_pixels, len(files) > 1)
+        results.append(result)
+        return result
+
+    try:
+        common.run_batch(files, work, as_json=as_json, quiet=quiet, label="predict",
+                         describe=lambda r: _describe(r, top), summary=False)
+    finally:  # the summary and the CSV also when some pictures failed
+        _finish(results, csv, as_json, quiet, len(files))
+    if any(r["uncertain"] for r in results):
+        raise typer.Exit(UNCERTAIN_EXIT)
+
+
+def _predict_file(file, network, scale, top, multi, preprocess, show_steps, min_confidence,
+                  max_pixels, several) -> dict:
+    import numpy as np
+
+    from cnnkit import digits, imaging
+
+    picture = imaging.read_image(file, max_pixels)
+    if multi:
+        found, cleaned = digits.find_digits(picture)
+    else:
+        found = [digits.prepare_raw(picture) if preprocess == "none"
+                 else digits.prepare_digit(picture)]
+    batch = np.stack([d.digit for d in found])[..., None] * np.float32(scale)
+    probs = network.predict_proba(batch.astype(np.float32))
+    reads = []
+    for d, p in zip(found, probs):
+        order = np.argsort(-p, kind="stable")[:top]
+        reads.append({"digit": int(order[0]), "confidence": float(p[order[0]]),
+                      "top": [{"digit": int(k), "probability": float(p[k])} for k in order],
+                      "box": list(d.box)})
+    confidence = min(r["confidence"] for r in reads)
+    result = {"input": str(file), "prediction": "".join(str(r["digit"]) for r in reads),
+              "confidence": confidence,
+              "uncertain": min_confidence is not None and confidence < min_confidence}
+    if multi:
+        result["digits"] = reads
+    else:
+        result["top"] = reads[0]["top"]
+    if show_steps is not None:
+        folder = show_steps / file.stem if several else show_steps
+        result["steps"] = str(folder)
+        _save_steps(folder, picture, found, reads, cleaned if multi else None)
+    return result
+
+
+def _save_steps(folder: Path, picture, found, reads, cleaned) -> None:
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    from cnnkit import viz
+    from cnnkit.files import atomic_path
+
+    def save(name: str, array: np.ndarray, enlarge: bool = False) -> None:
+        image = Image.fromarray(np.clip(np.rint(array * 255), 0, 255).astype(np.uint8))
+        if enlarge:  # small stages shown 8x, pixel for pixel
+            image = image.resize((image.width * 8, image.height * 8), Image.NEAREST)
+        with atomic_path(folder / f"{name}.png") as tmp:
+            image.save(tmp, format="PNG")
+
+    if cleaned is None:
+        for name, array in found[0].stages:
+            save(name, array, enlarge=max(array.shape) <= 28)
+        return
+    from cnnkit.digits import to_grey
+
+    save("1-ink-cleaned", cleaned)
+    boxes = Image.fromarray(np.rint(to_grey(picture) * 255).astype(np.uint8)).convert("RGB")
+    draw = ImageDraw.Draw(boxes)
+    for d, r in zip(found, reads):
+        x0, y0, x1, y1 = d.box
+        draw.rectangle([x0, y0, x1 - 1, y1 - 1], outline=(220, 30, 30), width=3)
+        draw.text((x0 + 3, max(0, y0 - viz.LABEL_SIZE - 4)),
+                  f"{r['digit']} {r['confidence']:.0%}", fill=(220, 30, 30), font=viz.font())
+    with atomic_path(folder / "2-boxes.png") as tmp:
+        boxes.save(tmp, format="PNG")
+    for k, d in enumerate(found, 1):
+        save(f"3-digit-{k}", d.stages[0][1], enlarge=True)
+
+
+def _bar(probability: float, width: int = 24) -> str:
+    filled = probability * width
+    return "█" * int(filled) + ("▌" if filled - int(filled) >= 0.5 else "")
+
+
+def _describe(result: dict, top: int) -> None:
+    out = common.out
+    note = "  [bold yellow]uncertain[/]" if result["uncertain"] else ""
+    out.print(f"[bold]{common.escape(result['input'])}[/]: [bold cyan]{result['prediction']}"
+              f"[/] ({result['confidence']:.1%}){note}")
+    if "digits" in result:
+        for k, d in enumerate(result["digits"], 1):
+            guesses = ", ".join(f"{g['digit']} {g['probability']:.1%}" for g in d["top"])
+            out.print(f"  digit {k}: {d['digit']}  [dim]({guesses})[/]")
+        return
+    for guess in result["top"][:top]:
+        out.print(f"  {guess['digit']}  {_bar(guess['probability']):<25} "
+                  f"{guess['probability']:6.1%}")
+
+
+def _finish(results: list[dict], csv: Path | None, as_json: bool, quiet: bool, total: int):
+    if csv is not None:
+        from cnnkit.files import atomic_path
+
+        lines = ["input,prediction,confidence,uncertain"]
+        lines += [f"{r['input']},{r['prediction']},{r['confidence']:.6f},{int(r['uncertain'])}"
+                  for r in results]
+        with atomic_path(csv) as tmp:
+            tmp.write_text("\n".join(lines) + "\n")
+    if total > 1 and not as_json:
+        from rich.table import Table
+
+        table = Table(title=f"{len(results)} of {total} pictures read", title_justify="left")
+        for column in ("picture", "prediction", "confidence"):
+            table.add_column(column, justify="left" if column == "picture" else "right")
+        for r in results:
+            flag = " [yellow](uncertain)[/]" if r["uncertain"] else ""
+            table.add_row(common.escape(Path(r["input"]).name), r["prediction"] + flag,
+                          f"{r['confidence']:.1%}")
+        if not quiet:
+            common.out.print(table)
