@@ -51,6 +51,28 @@ def main() -> None:
         save(IMAGES / f"emboss_{op}.png", imaging.map_range(values, "clip", 255.0)[0][120:440,
                                                                                         30:290],
              255.0)
+    predict_stages()
+
+
+def predict_stages() -> None:
+    """The preprocessing stages of a user-style sample digit, side by side, labelled."""
+    from cnnkit import digits, viz
+
+    picture = imaging.read_image(SAMPLES / "digits" / "0_7.jpg")
+    prepared = digits.prepare_digit(picture)
+    tiles, labels = [], []
+    for name, stage in prepared.stages:
+        tile = np.clip(np.rint(stage * 255), 0, 255).astype(np.uint8)
+        image = Image.fromarray(tile)
+        scale = 160 / max(image.size)
+        resample = Image.NEAREST if max(image.size) <= 28 else Image.LANCZOS
+        image = image.resize((max(1, round(image.width * scale)),
+                              max(1, round(image.height * scale))), resample)
+        tiles.append(np.asarray(image))
+        labels.append(name)
+    sheet = viz.grid(tiles, labels, columns=len(tiles))
+    sheet.save(IMAGES / "predict_stages.png", optimize=True)
+    print(f"wrote {(IMAGES / 'predict_stages.png').relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

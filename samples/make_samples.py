@@ -1,9 +1,12 @@
-"""Draw cnnkit's sample images from a fixed seed: ``python samples/make_samples.py``.
+"""Draw cnnkit's sample images from a fixed seed: ``python samples/make_samples.py [MNIST_DIR]``.
 
 testcard.png   512x512 grey: edges at every angle, gradients, text, fine lines and noise
 scene.png      768x512 RGB: a photo-like landscape (sky, sun, hills, house, trees, grain)
 still_life.png 512x384 grey: shaded spheres and a box under soft light
 ramp16.png     256x256 16-bit grey: a smooth ramp with rings that 8 bits would band
+digits/        MNIST test digits redrawn as photos of ink on paper (JPEG), named
+               <test index>_<label>.jpg, and a number, number_<digits>.jpg; drawn only when
+               MNIST is found (MNIST_DIR, else the cnnkit cache)
 """
 
 from __future__ import annotations
@@ -105,13 +108,40 @@ def ramp16() -> Image.Image:
     return Image.fromarray(np.clip(values, 0, 65535).astype(np.uint16))
 
 
+def user_digits(mnist_dir: str | None) -> None:
+    import sys
+
+    sys.path.insert(0, str(HERE.parent / "bench"))
+    from user_digits import user_number, user_style
+
+    from cnnkit.data.mnist import load_split
+
+    images, labels = load_split("test", mnist_dir)
+    rng = np.random.default_rng(SEED)
+    folder = HERE / "digits"
+    folder.mkdir(exist_ok=True)
+    for index in (0, 1, 2, 3, 4, 8, 11, 18, 61, 62):
+        user_style(images[index], rng).save(folder / f"{index}_{labels[index]}.jpg", quality=90)
+    picks = [21, 36, 83, 13]
+    number = "".join(str(labels[i]) for i in picks)
+    user_number([images[i] for i in picks], rng).save(folder / f"number_{number}.jpg",
+                                                       quality=90)
+    print(f"wrote {len(list(folder.iterdir()))} user-style digit pictures to {folder}")
+
+
 def main() -> None:
+    import sys
+
     rng = np.random.default_rng(SEED)
     images = {"testcard.png": testcard(rng), "scene.png": scene(rng),
               "still_life.png": still_life(rng), "ramp16.png": ramp16()}
     for name, image in images.items():
         image.save(HERE / name)
         print(f"wrote {HERE / name} ({image.size[0]}x{image.size[1]} {image.mode})")
+    try:
+        user_digits(sys.argv[1] if len(sys.argv) > 1 else None)
+    except Exception as exc:  # MNIST is optional here: the other samples stand on their own
+        print(f"digits/ not drawn: {exc}")
 
 
 if __name__ == "__main__":

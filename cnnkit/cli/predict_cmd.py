@@ -46,7 +46,7 @@ def predict_command(
     csv: Annotated[Optional[Path], typer.Option(
         "--csv", help="Also write the results to this CSV file.", dir_okay=False,
         show_default=False)] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors and the summary.")
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors.")
                      ] = False,
     max_pixels: Annotated[int, typer.Option("--max-pixels", min=1,
                                             help="Refuse larger pictures.")] = 100_000_000,
