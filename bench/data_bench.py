@@ -11,22 +11,16 @@ from __future__ import annotations
 import gzip
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
+
+from timing import best_of
 
 from cnnkit.data.idx import read_idx
 from cnnkit.data.mnist import MNIST_FILES, load_split, locate, mnist_dir
 
 
-def best_of(fn, repeats=5) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:
@@ -41,9 +35,9 @@ def main() -> None:
             (raw_dir / spec.name).write_bytes(raw)
             (gz_dir / f"{spec.name}.gz").write_bytes(gzip.compress(raw, 6))
             assert data.shape[0] == spec.count
-        plain = best_of(lambda: np.fromfile(raw_dir / MNIST_FILES[0].name, np.uint8, offset=16))
-        ours_raw = best_of(lambda: load_split("train", raw_dir))
-        ours_gz = best_of(lambda: load_split("train", gz_dir))
+        plain = best_of(lambda: np.fromfile(raw_dir / MNIST_FILES[0].name, np.uint8, offset=16), repeats=5)
+        ours_raw = best_of(lambda: load_split("train", raw_dir), repeats=5)
+        ours_gz = best_of(lambda: load_split("train", gz_dir), repeats=5)
     print("train split (47 MB images + labels), best of 5")
     print(f"numpy.fromfile of the raw image file          {plain * 1e3:7.1f} ms")
     print(f"cnnkit load_split, raw, SHA-256 verified      {ours_raw * 1e3:7.1f} ms "

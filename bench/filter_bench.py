@@ -14,23 +14,16 @@ import platform
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
+
+from timing import best_of
 
 from cnnkit.ops._jit import set_threads
 from cnnkit.ops.filter2d import filter2d
 
 
-def best_of(fn, repeats: int = 7) -> float:
-    fn()  # warm-up: compilation, page faults, thread pools
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def cnnkit_u8(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
@@ -51,8 +44,9 @@ def in_process() -> list[tuple[str, float, float | None, float | None]]:
     rows.append(("memory copy 4096x4096 float32 (floor)", floor, None, None))
     for size in (3, 5):
         kernel = rng.standard_normal((size, size)).astype(np.float32)
-        ours = best_of(lambda: filter2d(square, kernel, op="corr", border="mirror"))
-        cv = best_of(lambda: cv2.filter2D(square, -1, kernel, borderType=cv2.BORDER_REFLECT_101))
+        ours = best_of(lambda: filter2d(square, kernel, op="corr", border="mirror"), repeats=15)
+        cv = best_of(lambda: cv2.filter2D(square, -1, kernel, borderType=cv2.BORDER_REFLECT_101),
+                     repeats=15)
         sp = best_of(lambda: ndimage.correlate(square, kernel, mode="mirror"), repeats=3)
         np.testing.assert_allclose(filter2d(square[:64, :64], kernel, op="corr", border="mirror"),
                                    cv2.filter2D(square[:64, :64], -1, kernel,

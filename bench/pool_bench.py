@@ -17,22 +17,14 @@ import json  # noqa: E402
 import platform  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
-import time  # noqa: E402
 
 import numpy as np  # noqa: E402
+from timing import best_of  # noqa: E402
 
 THREADS = 2
 CASES = {"4096x4096 float32 image": (1, 4096, 4096, 1), "(128, 26, 26, 32) batch": (128, 26, 26, 32)}
 
 
-def best_of(fn, repeats: int = 20) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def arrays():
@@ -50,7 +42,7 @@ def torch_only() -> None:
         t = torch.from_numpy(x).permute(0, 3, 1, 2)  # NCHW view of NHWC memory: channels-last
         assert t.is_contiguous(memory_format=torch.channels_last)
         with torch.no_grad():
-            result[name] = best_of(lambda: F.max_pool2d(t, 2))
+            result[name] = best_of(lambda: F.max_pool2d(t, 2), repeats=20)
     print(json.dumps(result))
 
 
@@ -74,8 +66,9 @@ def main() -> None:
           f"{'vs PyTorch':>11s} {'vs NumPy':>9s}")
     for name, x in arrays().items():
         n, h, w, c = x.shape
-        ours = best_of(lambda: max_pool(x, 2))
-        numpy_time = best_of(lambda: x.reshape(n, h // 2, 2, w // 2, 2, c).max(axis=(2, 4)))
+        ours = best_of(lambda: max_pool(x, 2), repeats=20)
+        numpy_time = best_of(lambda: x.reshape(n, h // 2, 2, w // 2, 2, c).max(axis=(2, 4)),
+                             repeats=20)
         np.testing.assert_array_equal(max_pool(x, 2),
                                       x.reshape(n, h // 2, 2, w // 2, 2, c).max(axis=(2, 4)))
         theirs = peer[name] if peer else float("nan")

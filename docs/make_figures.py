@@ -51,7 +51,27 @@ def main() -> None:
         save(IMAGES / f"emboss_{op}.png", imaging.map_range(values, "clip", 255.0)[0][120:440,
                                                                                         30:290],
              255.0)
+    pool_and_stack()
     predict_stages()
+
+
+def pool_and_stack() -> None:
+    """A max-pooled test card beside its input, and a labelled stack sheet."""
+    from cnnkit import pipeline, viz
+    from cnnkit.ops.pool import max_pool
+
+    card = imaging.read_image(SAMPLES / "testcard.png")
+    pooled = max_pool(card.pixels, 8)
+    blocks = np.repeat(np.repeat(pooled, 8, axis=0), 8, axis=1)
+    save(IMAGES / "pool_compare.png", imaging.side_by_side(card.pixels, blocks, 255.0), 255.0,
+         800)
+    still = imaging.read_image(SAMPLES / "still_life.png")
+    stages = pipeline.run(still.pixels, pipeline.parse("laplacian,sobel-x,emboss | relu | "
+                                                       "maxpool 2"))
+    sheet = viz.stage_sheet(stages, tile_height=120)
+    sheet.thumbnail((900, 2000))
+    sheet.save(IMAGES / "stack_sheet.png", optimize=True)
+    print(f"wrote {(IMAGES / 'stack_sheet.png').relative_to(ROOT)}")
 
 
 def predict_stages() -> None:

@@ -1,7 +1,9 @@
-"""Shared fixtures: small images written to tmp_path, and the CLI runner."""
+"""Shared fixtures: small images written to tmp_path, the CLI runner, a local HTTP server."""
 
 from __future__ import annotations
 
+import http.server
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -42,3 +44,34 @@ def invoke(runner, *args):
     from cnnkit.cli import app
 
     return runner.invoke(app, [str(a) for a in args])
+
+
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    drop_after: int | None = None
+
+    def log_message(self, *args):
+        pass
+
+    def copyfile(self, source, outputfile):
+        if self.drop_after is None:
+            return super().copyfile(source, outputfile)
+        outputfile.write(source.read(self.drop_after))  # then hang up, mid-file
+
+
+@pytest.fixture
+def serve(tmp_path):
+    """Start a server on 127.0.0.1 for a folder; returns its base URL. Stopped after the test."""
+    servers = []
+
+    def start(folder: Path, drop_after: int | None = None) -> str:
+        handler = type("H", (_Handler,), {"drop_after": drop_after})
+        server = http.server.ThreadingHTTPServer(
+            ("127.0.0.1", 0), lambda *a: handler(*a, directory=str(folder)))
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}/"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()

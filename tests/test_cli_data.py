@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import invoke
-from tests.test_fetch import SHARED_MNIST, needs_shared, serve  # noqa: F401  (fixture)
+from tests.test_fetch import SHARED_MNIST, needs_shared
 
 
 @pytest.fixture(autouse=True)

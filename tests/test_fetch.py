@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import gzip
-import http.server
 import os
 import shutil
 import stat
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -29,37 +27,6 @@ def _tiny_files(rng) -> tuple[tuple[DataFile, ...], dict[str, bytes]]:
     specs = (DataFile("tiny-images-idx3-ubyte", "train", "images", 5, sha256(images)),
              DataFile("tiny-labels-idx1-ubyte", "train", "labels", 5, sha256(labels)))
     return specs, {specs[0].name: images, specs[1].name: labels}
-
-
-class _Handler(http.server.SimpleHTTPRequestHandler):
-    drop_after: int | None = None
-
-    def log_message(self, *args):
-        pass
-
-    def copyfile(self, source, outputfile):
-        if self.drop_after is None:
-            return super().copyfile(source, outputfile)
-        outputfile.write(source.read(self.drop_after))  # then hang up, mid-file
-
-
-@pytest.fixture
-def serve(tmp_path):
-    """Start a server on 127.0.0.1 for a folder; returns its base URL. Stopped after the test."""
-    servers = []
-
-    def start(folder: Path, drop_after: int | None = None) -> str:
-        handler = type("H", (_Handler,), {"drop_after": drop_after})
-        server = http.server.ThreadingHTTPServer(
-            ("127.0.0.1", 0), lambda *a: handler(*a, directory=str(folder)))
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_address[1]}/"
-
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
 
 
 def _gzip_into(folder: Path, contents: dict[str, bytes]) -> Path:

@@ -123,3 +123,17 @@ def run_batch(files: list[Path], work, *, as_json: bool, quiet: bool, label: str
         err.print(f"[{colour}]{done} of {len(files)} files written, {failures} failed[/]")
     if failures:
         raise typer.Exit(1)
+
+
+def output_path(source: Path, output: Path | None, out_dir: Path | None, name: str,
+                suffix: str, force: bool) -> Path:
+    """Where a per-file command writes: ``-o``, else ``<stem>.<name><suffix>`` beside the input
+    or in ``--out-dir``. Never the input itself; an existing file only with ``--force``."""
+    from cnnkit.errors import ImageError
+
+    target = output or (out_dir or source.parent) / f"{source.stem}.{name}{suffix}"
+    if target.resolve() == source.resolve():
+        raise ImageError(f"{source}: output would overwrite the input; choose another name")
+    if target.exists() and not force:
+        raise ImageError(f"{target}: exists (use --force to overwrite)")
+    return target

@@ -181,18 +181,13 @@ def filter_command(
 def _filter_file(path, flt, options, mode, filter_alpha, output, out_dir, force, compare,
                  max_pixels) -> dict:
     from cnnkit import imaging
-    from cnnkit.errors import ImageError
     from cnnkit.filtering import apply_filter, sample_alpha
 
     started = time.perf_counter()
     picture = imaging.read_image(path, max_pixels)
     colour = picture.pixels.ndim == 3
     suffix = (".tiff" if not colour else ".npy") if mode == "float" else ".png"
-    target = output or (out_dir or path.parent) / f"{path.stem}.{flt.name}{suffix}"
-    if target.resolve() == path.resolve():
-        raise ImageError(f"{path}: output would overwrite the input; choose another name")
-    if target.exists() and not force:
-        raise ImageError(f"{target}: exists (use --force to overwrite)")
+    target = common.output_path(path, output, out_dir, flt.name, suffix, force)
     result = apply_filter(picture.pixels, flt, options)
     alpha = picture.alpha
     if alpha is not None:

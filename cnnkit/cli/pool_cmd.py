@@ -96,11 +96,7 @@ def _pool_file(path, mode, window, step, padding, upscale, name, output, out_dir
 
     started = time.perf_counter()
     picture = imaging.read_image(path, max_pixels)
-    target = output or (out_dir or path.parent) / f"{path.stem}.{name}.png"
-    if target.resolve() == path.resolve():
-        raise ImageError(f"{path}: output would overwrite the input; choose another name")
-    if target.exists() and not force:
-        raise ImageError(f"{target}: exists (use --force to overwrite)")
+    target = common.output_path(path, output, out_dir, name, ".png", force)
     pool = max_pool if mode == "max" else avg_pool
     try:
         result = pool(picture.pixels, window, step, padding)

@@ -52,12 +52,19 @@ def _correlate_rows(src, kernel, channels, mode, cval, stride, pad_top, pad_left
     """
     height = src.shape[0]
     kh, kw = kernel.shape
-    for i in prange(out.shape[0]):
+    fast = kh == 3 and kw == 3 and stride == 1
+    for pair in prange((out.shape[0] + 1) // 2):
+        i = 2 * pair
         top = i * stride - pad_top
-        if kh == 3 and kw == 3 and stride == 1 and 0 <= top and top + 2 < height:
-            _row_3x3(src, kernel, channels, mode, cval, top, pad_left, out[i])
-        else:
-            _row_any(src, kernel, channels, mode, cval, stride, top, pad_left, out[i])
+        if fast and i + 1 < out.shape[0] and 0 <= top and top + 3 < height:
+            _rows_3x3(src, kernel, channels, mode, cval, top, pad_left, out[i], out[i + 1])
+            continue
+        for row in range(i, min(i + 2, out.shape[0])):
+            top = row * stride - pad_top
+            if fast and 0 <= top and top + 2 < height:
+                _row_3x3(src, kernel, channels, mode, cval, top, pad_left, out[row])
+            else:
+                _row_any(src, kernel, channels, mode, cval, stride, top, pad_left, out[row])
 
 
 @njit
@@ -96,6 +103,37 @@ def _row_3x3(src, kernel, channels, mode, cval, top, pad_left, acc):
         _pixel(src, kernel, channels, mode, cval, 1, top, pad_left, j, acc)
     for j in range(hi, out_w):
         _pixel(src, kernel, channels, mode, cval, 1, top, pad_left, j, acc)
+
+
+@njit
+def _rows_3x3(src, kernel, channels, mode, cval, top, pad_left, acc, acc2):
+    """Two adjacent output rows of a 3x3 kernel: their four source rows are loaded once."""
+    width = src.shape[1] // channels
+    out_w = acc.shape[0] // channels
+    r0, r1, r2, r3 = src[top], src[top + 1], src[top + 2], src[top + 3]
+    k00, k01, k02 = kernel[0, 0], kernel[0, 1], kernel[0, 2]
+    k10, k11, k12 = kernel[1, 0], kernel[1, 1], kernel[1, 2]
+    k20, k21, k22 = kernel[2, 0], kernel[2, 1], kernel[2, 2]
+    lo, hi = _interior_columns(out_w, width, 3, 1, pad_left)
+    first, count = (lo - pad_left) * channels, (hi - lo) * channels
+    s0, s1, s2, s3 = r0[first:], r1[first:], r2[first:], r3[first:]
+    dst, dst2 = acc[lo * channels:hi * channels], acc2[lo * channels:hi * channels]
+    c1, c2 = channels, 2 * channels
+    for t in range(count):
+        a0, a1, a2 = s0[t], s0[t + c1], s0[t + c2]
+        b0, b1, b2 = s1[t], s1[t + c1], s1[t + c2]
+        c0_, c1_, c2_ = s2[t], s2[t + c1], s2[t + c2]
+        d0, d1, d2 = s3[t], s3[t + c1], s3[t + c2]
+        dst[t] = (k00 * a0 + k01 * a1 + k02 * a2 + k10 * b0 + k11 * b1 + k12 * b2
+                  + k20 * c0_ + k21 * c1_ + k22 * c2_)
+        dst2[t] = (k00 * b0 + k01 * b1 + k02 * b2 + k10 * c0_ + k11 * c1_ + k12 * c2_
+                   + k20 * d0 + k21 * d1 + k22 * d2)
+    for j in range(0, lo):
+        _pixel(src, kernel, channels, mode, cval, 1, top, pad_left, j, acc)
+        _pixel(src, kernel, channels, mode, cval, 1, top + 1, pad_left, j, acc2)
+    for j in range(hi, out_w):
+        _pixel(src, kernel, channels, mode, cval, 1, top, pad_left, j, acc)
+        _pixel(src, kernel, channels, mode, cval, 1, top + 1, pad_left, j, acc2)
 
 
 @njit
