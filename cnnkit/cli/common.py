@@ -137,3 +137,21 @@ def output_path(source: Path, output: Path | None, out_dir: Path | None, name: s
     if target.exists() and not force:
         raise ImageError(f"{target}: exists (use --force to overwrite)")
     return target
+
+
+def image_inputs(inputs: list[Path], output: Path | None, threads: int | None,
+                 raw: bool = False) -> list[Path]:
+    """The prologue of per-image commands: check ``-o``, set threads, expand the inputs."""
+    if output is not None and len(inputs) > 1:
+        raise fail("--output takes one input; use --out-dir for several", 2)
+    with user_errors():
+        from cnnkit import imaging
+        from cnnkit.ops._jit import set_threads
+
+        set_threads(threads)
+        if output is not None:
+            imaging.check_output_suffix(output, raw=raw)
+        files = expand_inputs(inputs, imaging.IMAGE_SUFFIXES)
+    if not files:
+        raise fail("no image files found in the given inputs")
+    return files

@@ -136,17 +136,13 @@ def filter_command(
     given = [kernel is not None, kernel_values is not None, kernel_file is not None]
     if sum(given) != 1:
         raise common.fail("give exactly one of --kernel, --kernel-values, --kernel-file", 2)
-    if output is not None and len(inputs) > 1:
-        raise common.fail("--output takes one input; use --out-dir for several", 2)
     if compare and value_range is Range.float:
         raise common.fail("--compare writes a PNG; it cannot be combined with --range float", 2)
 
     with common.user_errors():
-        from cnnkit import imaging, kernels
+        from cnnkit import kernels
         from cnnkit.filtering import FilterOptions
-        from cnnkit.ops._jit import set_threads
 
-        set_threads(threads)
         if kernel is not None:
             flt = kernels.build(kernel, size=size, sigma=sigma, amount=amount,
                                 direction=direction.value if direction else None)
@@ -164,11 +160,7 @@ def filter_command(
                 else "edges"
         options = FilterOptions(op=op.value, border=border.value, cval=cval, stride=stride,
                                 bias=bias, relu=relu)
-        if output is not None:
-            imaging.check_output_suffix(output, raw=mode == "float")
-        files = common.expand_inputs(inputs, imaging.IMAGE_SUFFIXES)
-        if not files:
-            raise common.fail("no image files found in the given inputs")
+    files = common.image_inputs(inputs, output, threads, raw=mode == "float")
 
     def work(path: Path) -> dict:
         return _filter_file(path, flt, options, mode, filter_alpha, output, out_dir, force,

@@ -64,18 +64,7 @@ def pool_command(
     """
     window = _pair(size, "--size")
     step = _pair(stride, "--stride") if stride is not None else window
-    if output is not None and len(inputs) > 1:
-        raise common.fail("--output takes one input; use --out-dir for several", 2)
-    with common.user_errors():
-        from cnnkit import imaging
-        from cnnkit.ops._jit import set_threads
-
-        set_threads(threads)
-        if output is not None:
-            imaging.check_output_suffix(output)
-        files = common.expand_inputs(inputs, imaging.IMAGE_SUFFIXES)
-        if not files:
-            raise common.fail("no image files found in the given inputs")
+    files = common.image_inputs(inputs, output, threads)
     name = f"{mode.value}pool{'x'.join(map(str, window)) if window[0] != window[1] else window[0]}"
 
     def work(path: Path) -> dict:

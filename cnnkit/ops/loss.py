@@ -4,23 +4,29 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnkit.ops._jit import njit_parallel, prange
+from cnnkit.ops._jit import njit, njit_parallel, prange
+
+
+@njit
+def _softmax_row(logits, probs):
+    """probs = softmax(logits) for one row; returns (max logit, sum of exp(logit - max))."""
+    top = logits[0]
+    for j in range(1, logits.shape[0]):
+        top = max(top, logits[j])
+    total = np.float32(0.0)
+    for j in range(logits.shape[0]):
+        e = np.exp(logits[j] - top)
+        probs[j] = e
+        total += e
+    for j in range(logits.shape[0]):
+        probs[j] /= total
+    return top, total
 
 
 @njit_parallel
 def _softmax(logits, probs):
-    n, k = logits.shape
-    for i in prange(n):
-        top = logits[i, 0]
-        for j in range(1, k):
-            top = max(top, logits[i, j])
-        total = np.float32(0.0)
-        for j in range(k):
-            e = np.exp(logits[i, j] - top)
-            probs[i, j] = e
-            total += e
-        for j in range(k):
-            probs[i, j] /= total
+    for i in prange(logits.shape[0]):
+        _softmax_row(logits[i], probs[i])
 
 
 @njit_parallel
@@ -29,18 +35,10 @@ def _cross_entropy(logits, labels, probs, grad, losses):
     n, k = logits.shape
     scale = np.float32(1.0) / np.float32(n)
     for i in prange(n):
-        top = logits[i, 0]
-        for j in range(1, k):
-            top = max(top, logits[i, j])
-        total = np.float32(0.0)
-        for j in range(k):
-            e = np.exp(logits[i, j] - top)
-            probs[i, j] = e
-            total += e
+        top, total = _softmax_row(logits[i], probs[i])
         # log-sum-exp form: exact even when the true class's probability underflows
         losses[i] = np.log(total) - (logits[i, labels[i]] - top)
         for j in range(k):
-            probs[i, j] /= total
             grad[i, j] = probs[i, j] * scale
         grad[i, labels[i]] -= scale
 
