@@ -195,13 +195,9 @@ def find_digits(picture: Picture) -> tuple[list[Prepared], np.ndarray]:
     cleaned, mask = clean_ink(remove_background(ink))
     labels, count = label_components(mask)
     areas = np.bincount(labels.ravel(), minlength=count + 1)
-    boxes = []
-    for k in range(1, count + 1):
-        if areas[k] < max(MIN_INK_PIXELS, 0.02 * areas[1:].max()):
-            continue  # a speck of dust or paper texture
-        ys, xs = np.nonzero(labels == k)
-        boxes.append([int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1])
-    groups = _merge_overlapping(sorted(boxes))
+    bounds = _component_boxes(labels, count)
+    keep = areas[1:] >= max(MIN_INK_PIXELS, 0.02 * areas[1:].max())  # drop dust and texture
+    groups = _merge_overlapping(sorted(bounds[keep].tolist()))
     digits = []
     for box in _split_wide(groups, cleaned):
         x0, y0, x1, y1 = box
@@ -210,11 +206,25 @@ def find_digits(picture: Picture) -> tuple[list[Prepared], np.ndarray]:
         if rows.size == 0:
             continue
         y0, y1 = y0 + int(rows[0]), y0 + int(rows[-1]) + 1
-        resized, digit = fit_mnist(cleaned[y0:y1, x0:x1])
+        _, digit = fit_mnist(cleaned[y0:y1, x0:x1])
         digits.append(Prepared(digit * np.float32(255), [("digit", digit)], (x0, y0, x1, y1)))
     if not digits:
         raise NoDigitError("no digit found")
     return digits, cleaned
+
+
+def _component_boxes(labels: np.ndarray, count: int) -> np.ndarray:
+    """(count, 4) int array of each component's (x0, y0, x1, y1), in one pass over its pixels."""
+    ys, xs = np.nonzero(labels)
+    owner = labels[ys, xs] - 1
+    boxes = np.empty((count, 4), np.int64)
+    boxes[:, :2] = np.iinfo(np.int64).max
+    boxes[:, 2:] = -1
+    np.minimum.at(boxes[:, 0], owner, xs)
+    np.minimum.at(boxes[:, 1], owner, ys)
+    np.maximum.at(boxes[:, 2], owner, xs + 1)
+    np.maximum.at(boxes[:, 3], owner, ys + 1)
+    return boxes
 
 
 def _merge_overlapping(boxes: list[list[int]]) -> list[list[int]]:

@@ -309,15 +309,6 @@ def _reason(exc: Exception) -> str:
     return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
 
 
-def check_shape(kernel: np.ndarray, max_side: int) -> None:
-    """Raise KernelError unless ``kernel`` has odd height and width of at most ``max_side``."""
-    kh, kw = kernel.shape
-    if kh % 2 == 0 or kw % 2 == 0:
-        raise KernelError(f"kernel must have odd height and width, got {kh}x{kw}")
-    if max(kh, kw) > max_side:
-        raise KernelError(f"kernel sides must be at most {max_side}, got {kh}x{kw}")
-
-
 def adjust(kernel: np.ndarray, *, normalize: bool = False, scale: float = 1.0) -> np.ndarray:
     """Optionally divide by the sum (``--normalize``), then multiply by ``scale``."""
     k = kernel.astype(np.float32)

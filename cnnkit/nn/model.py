@@ -20,8 +20,8 @@ class _FusedConvPool:
     Used for a first layer only: its backward gives parameter gradients and no input gradient.
     """
 
-    def __init__(self, conv: Conv2D, pool: MaxPool2D):
-        self.conv, self.pool = conv, pool
+    def __init__(self, conv: Conv2D):
+        self.conv = conv
 
     def forward(self, x, training=False, rng=None):
         self._x = x
@@ -73,7 +73,7 @@ class Sequential:
         while i < len(self.layers):
             layer = self.layers[i]
             if fuse and i == 0 and i + 1 < len(self.layers) and _fusable(layer, self.layers[i + 1]):
-                steps.append(_FusedConvPool(layer, self.layers[i + 1]))
+                steps.append(_FusedConvPool(layer))
                 i += 2
             else:
                 steps.append(layer)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnkit.ops._jit import njit_parallel, prange
+from cnnkit.ops._jit import njit, njit_parallel, prange
 
 PADDINGS = ("valid", "same")
 
@@ -32,6 +32,13 @@ def _pad_before(n: int, k: int, s: int, padding: str) -> int:
     return max((out - 1) * s + k - n, 0) // 2
 
 
+@njit
+def _span(index, stride, pad, size, limit):
+    """The real cells [lo, hi) of window ``index`` along one axis (padding cut off)."""
+    start = index * stride - pad
+    return max(start, 0), min(start + size, limit)
+
+
 @njit_parallel
 def _max_forward(x, kh, kw, sh, sw, top, left, out, argmax, keep_argmax):
     """x (N, H, W, C) -> out (N, Ho, Wo, C); argmax holds the winning input index y*W + x."""
@@ -39,11 +46,9 @@ def _max_forward(x, kh, kw, sh, sw, top, left, out, argmax, keep_argmax):
     out_h, out_w = out.shape[1], out.shape[2]
     for row in prange(n_images * out_h):
         n, i = row // out_h, row % out_h
-        y0 = i * sh - top
-        ya, yb = max(y0, 0), min(y0 + kh, height)
+        ya, yb = _span(i, sh, top, kh, height)
         for j in range(out_w):
-            x0 = j * sw - left
-            xa, xb = max(x0, 0), min(x0 + kw, width)
+            xa, xb = _span(j, sw, left, kw, width)
             best = out[n, i, j]
             best[:] = -np.inf
             for y in range(ya, yb):
@@ -76,11 +81,9 @@ def _avg_forward(x, kh, kw, sh, sw, top, left, out):
     out_h, out_w = out.shape[1], out.shape[2]
     for row in prange(n_images * out_h):
         n, i = row // out_h, row % out_h
-        y0 = i * sh - top
-        ya, yb = max(y0, 0), min(y0 + kh, height)
+        ya, yb = _span(i, sh, top, kh, height)
         for j in range(out_w):
-            x0 = j * sw - left
-            xa, xb = max(x0, 0), min(x0 + kw, width)
+            xa, xb = _span(j, sw, left, kw, width)
             acc = out[n, i, j]
             acc[:] = 0
             for y in range(ya, yb):
@@ -100,11 +103,9 @@ def _avg_backward(grad_out, kh, kw, sh, sw, top, left, grad_in):
     for n in prange(n_images):
         grad_in[n] = 0
         for i in range(out_h):
-            y0 = i * sh - top
-            ya, yb = max(y0, 0), min(y0 + kh, height)
+            ya, yb = _span(i, sh, top, kh, height)
             for j in range(out_w):
-                x0 = j * sw - left
-                xa, xb = max(x0, 0), min(x0 + kw, width)
+                xa, xb = _span(j, sw, left, kw, width)
                 scale = np.float32(1.0) / np.float32((yb - ya) * (xb - xa))
                 for y in range(ya, yb):
                     for xx in range(xa, xb):
