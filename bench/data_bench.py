@@ -14,13 +14,10 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-
 from timing import best_of
 
 from cnnkit.data.idx import read_idx
 from cnnkit.data.mnist import MNIST_FILES, load_split, locate, mnist_dir
-
-
 
 
 def main() -> None:
@@ -35,7 +32,8 @@ def main() -> None:
             (raw_dir / spec.name).write_bytes(raw)
             (gz_dir / f"{spec.name}.gz").write_bytes(gzip.compress(raw, 6))
             assert data.shape[0] == spec.count
-        plain = best_of(lambda: np.fromfile(raw_dir / MNIST_FILES[0].name, np.uint8, offset=16), repeats=5)
+        raw_images = raw_dir / MNIST_FILES[0].name
+        plain = best_of(lambda: np.fromfile(raw_images, np.uint8, offset=16), repeats=5)
         ours_raw = best_of(lambda: load_split("train", raw_dir), repeats=5)
         ours_gz = best_of(lambda: load_split("train", gz_dir), repeats=5)
     print("train split (47 MB images + labels), best of 5")

@@ -17,13 +17,10 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-
 from timing import best_of
 
 from cnnkit.ops._jit import set_threads
 from cnnkit.ops.filter2d import filter2d
-
-
 
 
 def cnnkit_u8(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:

@@ -22,7 +22,8 @@ import numpy as np  # noqa: E402
 from timing import best_of  # noqa: E402
 
 THREADS = 2
-CASES = {"4096x4096 float32 image": (1, 4096, 4096, 1), "(128, 26, 26, 32) batch": (128, 26, 26, 32)}
+CASES = {"4096x4096 float32 image": (1, 4096, 4096, 1),
+         "(128, 26, 26, 32) batch": (128, 26, 26, 32)}
 
 
 

@@ -49,6 +49,15 @@ def apply_filter(image: np.ndarray, flt: Filter, options: FilterOptions = Filter
     return relu(out) if options.relu else out
 
 
+def display_range(flt: Filter, relu: bool = False) -> str:
+    """The ``--range auto`` choice: ``edges`` for a zero-sum kernel's signed output (so both
+    signs show), ``clip`` for everything that stays in the pixel range."""
+    from cnnkit.kernels import describe
+
+    signed = not relu and not flt.magnitude and describe(flt.kernel)["zero_sum"]
+    return "edges" if signed else "clip"
+
+
 def sample_alpha(alpha: np.ndarray, kernel_shape: tuple[int, int], border: str, stride: int,
                  out_shape: tuple[int, int]) -> np.ndarray:
     """The alpha value at the centre of each output pixel, so alpha passes through untouched.

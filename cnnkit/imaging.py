@@ -229,7 +229,8 @@ def check_output_suffix(path: Path, raw: bool = False) -> None:
         return
     if suffix not in _FORMATS and suffix != ".npy":
         choices = ", ".join(sorted(set(_FORMATS) | {".npy"}))
-        raise ImageError(f"{path}: cannot write '{suffix or 'no suffix'}' files (use one of {choices})")
+        raise ImageError(f"{path}: cannot write '{suffix or 'no suffix'}' files "
+                         f"(use one of {choices})")
 
 
 def _to_pil(pixels: np.ndarray, maxval: float, alpha: np.ndarray | None, suffix: str):
@@ -263,7 +264,8 @@ class _Png16:
         raw = np.concatenate([np.zeros((height, 1), np.uint8), rows], axis=1).tobytes()
         with open(path, "wb") as fh:
             fh.write(b"\x89PNG\r\n\x1a\n")
-            for kind, body in ((b"IHDR", struct.pack(">IIBBBBB", width, height, 16, colour, 0, 0, 0)),
+            header = struct.pack(">IIBBBBB", width, height, 16, colour, 0, 0, 0)
+            for kind, body in ((b"IHDR", header),
                                (b"IDAT", zlib.compress(raw, 6)), (b"IEND", b"")):
                 fh.write(struct.pack(">I", len(body)) + kind + body)
                 fh.write(struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF))

@@ -36,6 +36,7 @@ class Filter:
     name: str
     kernels: tuple[np.ndarray, ...]
     magnitude: bool = False
+    op: str = "conv"  # how the CLI applies it unless told: learned kernels are correlations
 
     @property
     def kernel(self) -> np.ndarray:
@@ -234,15 +235,59 @@ def lookup(name: str) -> KernelSpec:
 def build(name: str, **params) -> Filter:
     """Resolve a kernel name and its parameters (None means the kernel's default).
 
-    Raises KernelError for an unknown name or a parameter the kernel does not take.
+    ``model:conv/7`` names a learned kernel (see :func:`learned`). Raises KernelError for an
+    unknown name or a parameter the kernel does not take.
     """
-    spec = lookup(name)
     given = {k: v for k, v in params.items() if v is not None}
+    if name.lower().startswith(MODEL_PREFIX):
+        if given:
+            raise KernelError(f"{name}: a learned kernel takes no --{sorted(given)[0]}")
+        return learned(name)
+    spec = lookup(name)
     unused = sorted(set(given) - set(spec.params))
     if unused:
         takes = ", ".join(f"--{p}" for p in spec.params) or "no parameters"
         raise KernelError(f"kernel '{spec.name}' does not take --{unused[0]} (it takes {takes})")
     return Filter(spec.name, tuple(spec.build(**given)), spec.magnitude)
+
+
+MODEL_PREFIX = "model:"
+
+
+def learned(name: str) -> Filter:
+    """A kernel the CNN learned: ``model:conv/7`` is kernel 7 of the bundled model's first
+    Conv2D layer, ``model:PATH:conv2d/7`` that of the model file PATH (the layer may be named
+    as ``cnnkit summary`` prints it).
+
+    The matrix is the layer's weights exactly; it is applied as the layer applies it, by
+    correlation, to pixels in the image's own units (the model scales pixels to 0..1 and
+    adds a bias, so a feature map equals this filter's output / 255 + bias).
+    """
+    from cnnkit.nn.io import BUNDLED_MODEL, load_model
+
+    rest = name[len(MODEL_PREFIX):]
+    path, _, spec = rest.rpartition(":")
+    layer_name, slash, index_text = spec.partition("/")
+    if not slash or not index_text.isdigit():
+        raise KernelError(f"{name}: expected model:LAYER/INDEX, e.g. model:conv/7")
+    model, _ = load_model(Path(path) if path else BUNDLED_MODEL)
+    convs = [layer for layer in model.layers if layer.kind == "Conv2D"]
+    if layer_name.lower() == "conv" and convs:
+        layer = convs[0]
+    else:
+        layer = next((c for c in convs if c.name == layer_name.lower()), None)
+        if layer is None:
+            choices = ["conv"] + [c.name for c in convs]
+            raise KernelError(_unknown("conv layer", layer_name, choices))
+    weights = layer.params["kernel"]  # (kh, kw, channels, filters)
+    index = int(index_text)
+    if index >= weights.shape[3]:
+        raise KernelError(f"{name}: {layer.name} has {weights.shape[3]} kernels "
+                          f"(0-{weights.shape[3] - 1})")
+    if weights.shape[2] != 1:
+        raise KernelError(f"{name}: {layer.name} reads {weights.shape[2]} channels; only "
+                          f"kernels of a one-channel layer are image filters")
+    return Filter(f"{layer_name.lower()}{index}", (weights[:, :, 0, index].copy(),), op="corr")
 
 
 def _unknown(what: str, value: str, choices) -> str:

@@ -32,28 +32,54 @@ def enlarge(tile: np.ndarray, height: int) -> np.ndarray:
 
 def grid(tiles: list[np.ndarray], labels: list[str] | None = None, columns: int | None = None,
          gap: int = 6) -> Image.Image:
-    """Tiles (uint8, (h, w), any sizes) in rows, each with its label underneath if given."""
+    """Tiles (uint8, (h, w) grey or (h, w, 3) RGB, any sizes) in rows, each with its label
+    (one or more lines) underneath if given."""
+    return grid_with_boxes(tiles, labels, columns, gap)[0]
+
+
+def grid_with_boxes(tiles: list[np.ndarray], labels: list[str] | None = None,
+                    columns: int | None = None, gap: int = 6
+                    ) -> tuple[Image.Image, list[tuple[int, int, int, int]]]:
+    """:func:`grid`, also returning each tile's box (left, top, right, bottom) in the sheet."""
     columns = columns or max(1, math.ceil(math.sqrt(len(tiles))))
     rows = math.ceil(len(tiles) / columns)
     cell_h = max(t.shape[0] for t in tiles)
     cell_w = max(t.shape[1] for t in tiles)
-    label_h = LABEL_SIZE + 6 if labels else 0
-    sheet = Image.new("L", (columns * (cell_w + gap) + gap, rows * (cell_h + label_h + gap) + gap),
-                      BACKGROUND)
+    lines = max((label.count("\n") + 1 for label in labels), default=0) if labels else 0
+    label_h = lines * (LABEL_SIZE + 3) + 3 if lines else 0
+    mode = "RGB" if any(t.ndim == 3 for t in tiles) else "L"
+    sheet = Image.new(mode, (columns * (cell_w + gap) + gap,
+                             rows * (cell_h + label_h + gap) + gap), _white(mode))
     draw = ImageDraw.Draw(sheet)
+    boxes = []
     for k, tile in enumerate(tiles):
         r, c = divmod(k, columns)
         x0, y0 = gap + c * (cell_w + gap), gap + r * (cell_h + label_h + gap)
-        sheet.paste(Image.fromarray(tile), (x0, y0))
+        sheet.paste(Image.fromarray(tile).convert(mode), (x0, y0))
+        boxes.append((x0, y0, x0 + tile.shape[1], y0 + tile.shape[0]))
         if labels:
-            draw.text((x0, y0 + tile.shape[0] + 2), _fit(labels[k], cell_w), fill=INK,
-                      font=font())
-    return sheet
+            text = "\n".join(_fit(line, cell_w) for line in labels[k].split("\n"))
+            draw.multiline_text((x0, y0 + tile.shape[0] + 2), text, fill=_ink(mode),
+                                font=font(), spacing=3)
+    return sheet, boxes
+
+
+def _white(mode: str):
+    return BACKGROUND if mode == "L" else (BACKGROUND,) * 3
+
+
+def _ink(mode: str):
+    return INK if mode == "L" else (INK,) * 3
 
 
 def _fit(text: str, width: int) -> str:
-    limit = max(4, width // (LABEL_SIZE // 2))
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+    """``text``, cut with an ellipsis if it would be wider than ``width`` px."""
+    measure = font().getlength
+    if measure(text) <= width:
+        return text
+    while text and measure(text + "…") > width:
+        text = text[:-1]
+    return text + "…"
 
 
 def stage_sheet(stages, tile_height: int = 160) -> Image.Image:
@@ -66,21 +92,46 @@ def stage_sheet(stages, tile_height: int = 160) -> Image.Image:
         tiles = [enlarge(to_grey8(m), tile_height) for m in stage.maps]
         names = stage.names if len(stage.maps) > 1 else None
         body = grid(tiles, names, columns=min(len(tiles), 6))
-        title = Image.new("L", (body.width, LABEL_SIZE + 10), BACKGROUND)
         shape = "x".join(map(str, stage.maps[0].shape))
         count = f"{len(stage.maps)} maps of " if len(stage.maps) > 1 else ""
-        ImageDraw.Draw(title).text((6, 4), f"{stage.label}  ({count}{shape})", fill=INK,
-                                   font=font())
-        rows.append(_stack_vertically([title, body]))
-    return _stack_vertically(rows, gap=10)
+        title = title_bar(f"{stage.label}  ({count}{shape})", body.width)
+        rows.append(stack_vertically([title, body])[0])
+    return stack_vertically(rows, gap=10)[0]
 
 
-def _stack_vertically(images: list[Image.Image], gap: int = 0) -> Image.Image:
+def title_bar(text: str, width: int, mode: str = "L") -> Image.Image:
+    """A strip at least ``width`` px wide holding one line of text."""
+    width = max(width, math.ceil(font().getlength(text)) + 12)
+    bar = Image.new(mode, (width, LABEL_SIZE + 10), _white(mode))
+    ImageDraw.Draw(bar).text((6, 4), text, fill=_ink(mode), font=font())
+    return bar
+
+
+def stack_vertically(images: list[Image.Image], gap: int = 0) -> tuple[Image.Image, list[int]]:
+    """Images one under another, left-aligned, on white (RGB if any is RGB).
+
+    Returns the picture and the top edge of each image in it.
+    """
+    mode = "RGB" if any(i.mode == "RGB" for i in images) else "L"
     width = max(i.width for i in images)
     height = sum(i.height for i in images) + gap * (len(images) - 1)
-    out = Image.new("L", (width, height), BACKGROUND)
-    y = 0
+    out = Image.new(mode, (width, height), _white(mode))
+    y, tops = 0, []
     for image in images:
-        out.paste(image, (0, y))
+        out.paste(image.convert(mode), (0, y))
+        tops.append(y)
         y += image.height + gap
-    return out
+    return out, tops
+
+
+def side_by_side(images: list[Image.Image], gap: int = 16) -> tuple[Image.Image, list[int]]:
+    """Images in a row, top-aligned, on white; returns the picture and each left edge."""
+    mode = "RGB" if any(i.mode == "RGB" for i in images) else "L"
+    width = sum(i.width for i in images) + gap * (len(images) - 1)
+    out = Image.new(mode, (width, max(i.height for i in images)), _white(mode))
+    x, lefts = 0, []
+    for image in images:
+        out.paste(image.convert(mode), (x, 0))
+        lefts.append(x)
+        x += image.width + gap
+    return out, lefts

@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image
 
 from cnnkit import imaging, kernels
-from cnnkit.filtering import FilterOptions, apply_filter
+from cnnkit.filtering import FilterOptions, apply_filter, display_range
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGES = ROOT / "docs" / "images"
@@ -22,7 +22,7 @@ def filtered(picture: imaging.Picture, name: str, mode: str = "auto", **params) 
     flt = kernels.build(name, **params)
     values = apply_filter(picture.pixels, flt)
     if mode == "auto":
-        mode = "clip" if flt.magnitude or not kernels.describe(flt.kernel)["zero_sum"] else "edges"
+        mode = display_range(flt)
     return imaging.map_range(values, mode, picture.maxval)[0]
 
 
@@ -53,6 +53,7 @@ def main() -> None:
              255.0)
     pool_and_stack()
     predict_stages()
+    pictures()
 
 
 def pool_and_stack() -> None:
@@ -93,6 +94,34 @@ def predict_stages() -> None:
     sheet = viz.grid(tiles, labels, columns=len(tiles))
     sheet.save(IMAGES / "predict_stages.png", optimize=True)
     print(f"wrote {(IMAGES / 'predict_stages.png').relative_to(ROOT)}")
+
+
+def pictures() -> None:
+    """One of each picture command, run exactly as a user would (evaluate needs MNIST: the
+    cnnkit cache, or ../shared/data/mnist when present)."""
+    import subprocess
+    import sys
+
+    folder = IMAGES / "pictures"
+    digit = SAMPLES / "digits" / "0_7.jpg"
+    data = ROOT.parent / "shared" / "data" / "mnist"
+    data_args = ["--data", str(data)] if data.is_dir() else []
+    runs = [
+        ["featuremaps", digit, "-o", folder / "featuremaps.png"],
+        ["featuremaps", digit, "--layer", "conv", "-o", folder / "featuremaps_conv.png"],
+        ["filters", "-o", folder / "filters.png"],
+        ["plot", ROOT / "docs" / "results" / "digit_classifier.history.json", "-o",
+         folder / "curves.png"],
+        ["evaluate", *data_args, "--plot", folder / "confusion.png", "--mistakes",
+         folder / "mistakes.png", "--json"],
+        ["kernels", "show", "sobel", "--plot", folder / "kernel_sobel.png"],
+        ["kernels", "show", "model:conv/7", "--plot", folder / "kernel_conv7.png"],
+    ]
+    for args in runs:
+        command = [sys.executable, "-m", "cnnkit", *map(str, args), "--force"]
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    for image in sorted(folder.glob("*.png")):
+        print(f"wrote {image.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

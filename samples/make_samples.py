@@ -4,6 +4,7 @@ testcard.png   512x512 grey: edges at every angle, gradients, text, fine lines a
 scene.png      768x512 RGB: a photo-like landscape (sky, sun, hills, house, trees, grain)
 still_life.png 512x384 grey: shaded spheres and a box under soft light
 ramp16.png     256x256 16-bit grey: a smooth ramp with rings that 8 bits would band
+               (testcard.png is also copied into cnnkit/assets, the package's sample picture)
 digits/        MNIST test digits redrawn as photos of ink on paper (JPEG), named
                <test index>_<label>.jpg, and a number, number_<digits>.jpg; drawn only when
                MNIST is found (MNIST_DIR, else the cnnkit cache)
@@ -17,6 +18,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 HERE = Path(__file__).resolve().parent
+PACKAGE_ASSETS = HERE.parent / "cnnkit" / "assets"
 SEED = 20261125
 
 
@@ -138,6 +140,8 @@ def main() -> None:
     for name, image in images.items():
         image.save(HERE / name)
         print(f"wrote {HERE / name} ({image.size[0]}x{image.size[1]} {image.mode})")
+    # the package's own copy: `cnnkit kernels show --plot` draws on it after a plain install
+    images["testcard.png"].save(PACKAGE_ASSETS / "testcard.png")
     try:
         user_digits(sys.argv[1] if len(sys.argv) > 1 else None)
     except Exception as exc:  # MNIST is optional here: the other samples stand on their own

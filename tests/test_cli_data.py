@@ -61,8 +61,8 @@ def test_fetch_info_export_clear(runner, home, tmp_path):
     images, labels = load_split("test")
     names = sorted(p.name for p in (tmp_path / "digits").iterdir())
     assert names == sorted(f"{i}_{labels[i]}.png" for i in (2, 3, 4))
-    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "digits" / f"2_{labels[2]}.png")),
-                                  images[2])
+    written = tmp_path / "digits" / f"2_{labels[2]}.png"
+    np.testing.assert_array_equal(np.asarray(Image.open(written)), images[2])
 
     refused = invoke(runner, "data", "clear")  # no input: not confirmed
     assert refused.exit_code == 1 and (home / "mnist").exists()

@@ -10,6 +10,7 @@ import sys
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from tests.conftest import ROOT, invoke
 from tests.test_fetch import SHARED_MNIST, needs_shared
@@ -41,7 +42,8 @@ def trained(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("model") / "m.npz"
     result = invoke(CliRunner(), "train", "--data", SHARED_MNIST, "--limit", "2000", "--epochs",
-                    "2", "--val-split", "200", "-o", out, "--json")
+                    "2", "--val-split", "200", "-o", out, "--json", "--plot",
+                    out.parent / "curves.png")
     return out, result
 
 
@@ -58,6 +60,7 @@ def test_train_writes_model_history_and_reports_each_epoch(trained):
     history = json.loads(out.with_suffix(".history.json").read_text())
     assert len(history) == 2
     assert out.with_suffix(".history.csv").read_text().startswith("epoch,epochs,train_loss")
+    assert Image.open(out.parent / "curves.png").size == (1000, 400)  # the curves, drawn last
 
 
 @needs_shared
@@ -75,7 +78,7 @@ def test_info_shows_training_arguments_and_metrics(runner, trained):
 def test_evaluate_reports_accuracy_confusion_and_mistakes(runner, trained, tmp_path):
     out, _ = trained
     result = invoke(runner, "evaluate", out, "--data", SHARED_MNIST, "--json", "--csv",
-                    tmp_path / "e.csv", "--mistakes", "4")
+                    tmp_path / "e.csv", "--worst", "4")
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     header = json.loads(invoke(runner, "info", out, "--json").stdout)

@@ -78,7 +78,13 @@ def expand_inputs(inputs: list[Path], suffixes: tuple[str, ...]) -> list[Path]:
 
 def progress(total: int, quiet: bool, label: str):
     """A rich progress bar on stderr for several files; silent when quiet or not a terminal."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
     disable = quiet or total < 2 or not err.is_terminal
     bar = Progress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(),
@@ -155,3 +161,20 @@ def image_inputs(inputs: list[Path], output: Path | None, threads: int | None,
     if not files:
         raise fail("no image files found in the given inputs")
     return files
+
+
+def picture_target(path: Path, force: bool) -> Path:
+    """Check a picture's output path before any work: PNG, and not clobbering a file."""
+    if path.suffix.lower() != ".png":
+        raise fail(f"{path}: pictures are written as PNG; name the file .png", 2)
+    if path.exists() and not force:
+        raise fail(f"{path}: exists (use --force to overwrite)")
+    return path
+
+
+def save_picture(image, path: Path, force: bool = False) -> None:
+    """Write a Pillow image to ``path`` as PNG, atomically."""
+    from cnnkit.files import atomic_path
+
+    with atomic_path(path, force=force) as tmp:
+        image.save(tmp, format="PNG")

@@ -74,7 +74,8 @@ OUTPUT = "Output"
 def filter_command(
     inputs: Inputs,
     kernel: Annotated[Optional[str], typer.Option(
-        "--kernel", "-k", help="Named kernel (list them with [bold]cnnkit kernels[/]).",
+        "--kernel", "-k", help="Named kernel (list them with [bold]cnnkit kernels[/]), or a "
+        "learned one: model:conv/7.",
         show_default=False)] = None,
     kernel_values: Annotated[Optional[str], typer.Option(
         "--kernel-values", help='Custom kernel, rows split by ";": "0 1 0; 1 -4 1; 0 1 0".',
@@ -101,9 +102,9 @@ def filter_command(
     bias: Annotated[float, typer.Option(
         "--bias", help="Add this to every output value (pixel units).",
         rich_help_panel=PARAMS)] = 0.0,
-    op: Annotated[Op, typer.Option(
-        "--op", help="conv flips the kernel (the seed's formula); corr does not (CNN layers).")
-    ] = Op.conv,
+    op: Annotated[Optional[Op], typer.Option(
+        "--op", help="conv flips the kernel (the seed's formula); corr does not (CNN layers). "
+        "Default: conv, and corr for learned model: kernels.", show_default=False)] = None,
     border: Annotated[Border, typer.Option(
         "--border", help="Pixels beyond the edge; valid shrinks the output by k-1.")
     ] = Border.reflect,
@@ -141,7 +142,7 @@ def filter_command(
 
     with common.user_errors():
         from cnnkit import kernels
-        from cnnkit.filtering import FilterOptions
+        from cnnkit.filtering import FilterOptions, display_range
 
         if kernel is not None:
             flt = kernels.build(kernel, size=size, sigma=sigma, amount=amount,
@@ -153,13 +154,12 @@ def filter_command(
                       else kernels.load_matrix(kernel_file))
             flt = kernels.Filter("custom", (matrix,))
         flt = kernels.Filter(flt.name, tuple(kernels.adjust(k, normalize=normalize, scale=scale)
-                                             for k in flt.kernels), flt.magnitude)
+                                             for k in flt.kernels), flt.magnitude, flt.op)
         mode = value_range.value
         if mode == "auto":
-            mode = "clip" if relu or flt.magnitude or not kernels.describe(flt.kernel)["zero_sum"] \
-                else "edges"
-        options = FilterOptions(op=op.value, border=border.value, cval=cval, stride=stride,
-                                bias=bias, relu=relu)
+            mode = display_range(flt, relu)
+        options = FilterOptions(op=op.value if op else flt.op, border=border.value, cval=cval,
+                                stride=stride, bias=bias, relu=relu)
     files = common.image_inputs(inputs, output, threads, raw=mode == "float")
 
     def work(path: Path) -> dict:

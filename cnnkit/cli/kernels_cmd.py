@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -42,6 +43,8 @@ def list_kernels(ctx: typer.Context, as_json: Json = False) -> None:
     common.out.print(table)
     common.out.print("Custom kernels: [bold]--kernel-values[/] \"0 1 0; 1 -4 1; 0 1 0\" or "
                      "[bold]--kernel-file[/] k.txt|k.npy")
+    common.out.print("Learned kernels: [bold]model:conv/0[/] ... [bold]model:conv/31[/] "
+                     "(the bundled CNN's; draw them with [bold]cnnkit filters[/])")
 
 
 @kernels_app.command("show")
@@ -52,27 +55,75 @@ def show_kernel(
     direction: Annotated[Optional[Direction], typer.Option("--direction", show_default=False)
                          ] = None,
     amount: Annotated[Optional[float], typer.Option("--amount", show_default=False)] = None,
+    plot: Annotated[Optional[Path], typer.Option(
+        "--plot", help="Also draw the kernel and its effect on a picture (PNG).",
+        dir_okay=False, show_default=False)] = None,
+    image: Annotated[Optional[Path], typer.Option(
+        "--image", help="The picture for --plot (default: the built-in test card).",
+        exists=True, dir_okay=False, show_default=False)] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite the --plot file.")] = False,
     as_json: Json = False,
 ) -> None:
     """Print a kernel's matrix, its sum, whether it is zero-sum, and conv vs corr.
 
-    [dim]Example:[/] cnnkit kernels show log --sigma 1.0
+    Also learned kernels: [bold]cnnkit kernels show model:conv/7[/].
+    [dim]Example:[/] cnnkit kernels show log --sigma 1.0 --plot log.png
     """
+    if plot is not None:
+        common.picture_target(plot, force)
     with common.user_errors():
         from cnnkit import kernels
 
         flt = kernels.build(name, size=size, sigma=sigma, amount=amount,
                             direction=direction.value if direction else None)
+        if plot is not None:
+            _plot_kernel(flt, plot, image, force)
     parts = [("gx", flt.kernels[0]), ("gy", flt.kernels[1])] if flt.magnitude else [
         (flt.name, flt.kernel)]
     if as_json:
-        common.print_json({"name": flt.name, "magnitude": flt.magnitude, "kernels": [
-            {"label": label, "values": k.tolist(), **kernels.describe(k)} for label, k in parts]})
+        common.print_json({"name": flt.name, "magnitude": flt.magnitude, "op": flt.op,
+                           "kernels": [{"label": label, "values": k.tolist(),
+                                        **kernels.describe(k)} for label, k in parts]})
         return
     for label, matrix in parts:
         _print_matrix(label, matrix, kernels.describe(matrix))
     if flt.magnitude:
         common.out.print("result = sqrt(gx^2 + gy^2)")
+    if plot is not None:
+        common.err.print(f"[green]wrote[/] {common.escape(plot)}")
+
+
+SAMPLE = Path(__file__).resolve().parent.parent / "assets" / "testcard.png"
+PLOT_SIDE = 384  # px: the sample is shrunk to this so the picture fits a screen at 100%
+
+
+def _plot_kernel(flt, target: Path, image: Path | None, force: bool) -> None:
+    """The kernel's matrices beside a picture and the picture filtered as ``cnnkit filter``
+    would (its default border, op and range)."""
+    import numpy as np
+    from PIL import Image
+
+    from cnnkit import figures, imaging
+    from cnnkit.digits import to_grey
+    from cnnkit.filtering import FilterOptions, apply_filter, display_range
+
+    grey = Image.fromarray(to_grey(imaging.read_image(image or SAMPLE)) * 255, mode="F")
+    shrink = PLOT_SIDE / max(grey.size)
+    if shrink < 1:
+        grey = grey.resize((max(1, round(grey.width * shrink)),
+                            max(1, round(grey.height * shrink))), Image.LANCZOS)
+    sample = np.clip(np.asarray(grey, np.float32), 0, 255)
+    values = apply_filter(sample, flt, FilterOptions(op=flt.op))
+    shown = imaging.map_range(values, display_range(flt), 255.0)[0]
+    matrices = ([("gx", flt.kernels[0]), ("gy", flt.kernels[1])] if flt.magnitude
+                else [(flt.name, flt.kernel)])
+    h, w = flt.kernel.shape
+    how = "convolution (kernel flipped)" if flt.op == "conv" else "correlation"
+    title = f"{flt.name} {h}x{w}, applied by {how}" + (
+        "; result = sqrt(gx^2 + gy^2)" if flt.magnitude else "")
+    figure = figures.kernel_effect(matrices, np.rint(sample).astype(np.uint8),
+                                   np.rint(shown).astype(np.uint8), title)
+    common.save_picture(figure.image, target, force)
 
 
 def _print_matrix(label: str, matrix, facts: dict) -> None:

@@ -17,7 +17,6 @@ from cnnkit.cli.data_cmd import DataDir, Split, load_data
 
 DIGITS = "Digits: the MNIST CNN"
 RECIPE = "Recipe (defaults reach 99.2%+ test accuracy)"
-BUNDLED_MODEL = Path(__file__).resolve().parent.parent / "models" / "digit_classifier.npz"
 
 
 class OptimizerName(str, Enum):
@@ -54,6 +53,8 @@ def _limit_threads(threads: int | None):
 
 
 def resolve_model(model: Path | None) -> Path:
+    from cnnkit.nn.io import BUNDLED_MODEL
+
     if model is not None:
         return model
     if not BUNDLED_MODEL.is_file():
@@ -101,6 +102,9 @@ def train_command(
     as_json: Annotated[bool, typer.Option("--json", help="NDJSON per epoch on stdout, no bar.")
                        ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the final line.")] = False,
+    plot: Annotated[Optional[Path], typer.Option(
+        "--plot", help="Also draw the learning curves to this PNG (needs cnnkit[plot]).",
+        dir_okay=False, show_default=False)] = None,
 ) -> None:
     """Train the digit_classifier CNN on MNIST (fetched on first use).
 
@@ -112,6 +116,12 @@ def train_command(
     if output.exists() and not force:
         raise common.fail(f"{output}: exists (use --force to replace it)")
     checkpoint = output.with_suffix(".ckpt.npz")
+    if plot is not None:  # fail before training, not after
+        common.picture_target(plot, force)
+        with common.user_errors():
+            from cnnkit.charts import require_matplotlib
+
+            require_matplotlib()
     with common.user_errors(), _limit_threads(threads):
         from cnnkit.nn.train import TrainConfig, Trainer, resume_trainer
 
@@ -138,11 +148,17 @@ def train_command(
             raise common.fail(f"stopped at epoch {trainer.state.epoch + 1}, batch "
                               f"{trainer.state.batch}; checkpoint saved. Resume with: {again}", 130)
         _finish(trainer, output, checkpoint, data, no_verify, data_info, force, as_json, quiet)
+        if plot is not None:
+            from cnnkit.charts import learning_curves
+
+            learning_curves(trainer.state.history, plot, title=output.name, force=force)
+            if not as_json:
+                common.err.print(f"[green]wrote[/] {common.escape(plot)}")
 
 
 def _data_info(data: Path | None) -> dict:
-    from cnnkit.data.mnist import MNIST_FILES, locate, mnist_dir, sha256
     from cnnkit.data.idx import read_bytes
+    from cnnkit.data.mnist import MNIST_FILES, locate, mnist_dir, sha256
 
     directory = data or mnist_dir()
     info = {"source": str(directory)}
@@ -250,8 +266,15 @@ def evaluate_command(
     split: Annotated[Split, typer.Option("--split", help="Which MNIST split.")] = Split.test,
     data: DataDir = None,
     no_verify: NoVerify = False,
-    mistakes: Annotated[int, typer.Option("--mistakes", min=0,
-                                          help="How many confident mistakes to list.")] = 10,
+    worst: Annotated[int, typer.Option("--worst", min=0,
+                                       help="How many confident mistakes to list.")] = 12,
+    plot: Annotated[Optional[Path], typer.Option(
+        "--plot", help="Write the confusion matrix as an annotated heat map (PNG).",
+        dir_okay=False, show_default=False)] = None,
+    mistakes: Annotated[Optional[Path], typer.Option(
+        "--mistakes", help="Write a contact sheet of the --worst mistakes (PNG).",
+        dir_okay=False, show_default=False)] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite existing pictures.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
     csv: Annotated[Optional[Path], typer.Option(
         "--csv", help="Write per-class metrics and confusion counts to this CSV.",
@@ -262,8 +285,13 @@ def evaluate_command(
 
     [dim]Example:[/] cnnkit evaluate model.npz --split test
     """
+    for picture in (plot, mistakes):
+        if picture is not None:
+            common.picture_target(picture, force)
     path = resolve_model(model)
     with common.user_errors(), _limit_threads(threads):
+        import numpy as np
+
         from cnnkit.nn.io import load_model
         from cnnkit.nn.metrics import confusion_matrix, per_class, top_mistakes
         from cnnkit.nn.model import prepare
@@ -275,8 +303,6 @@ def evaluate_command(
         started = time.perf_counter()
         probs = network.predict_proba(inputs)
         seconds = time.perf_counter() - started
-        import numpy as np
-
         picked = probs[np.arange(len(labels)), labels.astype(np.int64)]
         loss = float(-np.log(np.maximum(picked, 1e-12), dtype=np.float64).mean())
         predicted = probs.argmax(axis=1)
@@ -285,13 +311,35 @@ def evaluate_command(
                   "loss": loss, "accuracy": float((predicted == labels).mean()),
                   "seconds": seconds, "confusion": confusion.tolist(),
                   "per_class": per_class(confusion),
-                  "mistakes": top_mistakes(probs, labels, mistakes)}
+                  "mistakes": top_mistakes(probs, labels, worst)}
         if csv is not None:
             _write_csv(csv, report)
+        _write_pictures(report, images, plot, mistakes, force)
     if as_json:
         common.print_json(report)
-    else:
-        _print_report(report)
+        return
+    _print_report(report)
+    for picture in report["pictures"]:
+        common.err.print(f"[green]wrote[/] {common.escape(picture)}")
+
+
+def _write_pictures(report: dict, images, plot: Path | None, mistakes: Path | None,
+                    force: bool) -> None:
+    import numpy as np
+
+    from cnnkit import figures
+
+    written = []
+    if plot is not None:
+        heat_map = figures.confusion_heatmap(np.asarray(report["confusion"]))
+        common.save_picture(heat_map.image, plot, force)
+        written.append(plot)
+    if mistakes is not None:
+        worst = report["mistakes"]
+        digits = images[[m["index"] for m in worst]]
+        common.save_picture(figures.mistakes_sheet(digits, worst).image, mistakes, force)
+        written.append(mistakes)
+    report["pictures"] = [str(p) for p in written]
 
 
 def _write_csv(path: Path, report: dict) -> None:

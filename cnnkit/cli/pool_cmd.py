@@ -12,8 +12,18 @@ import typer
 
 from cnnkit.cli import common
 from cnnkit.cli.app import IMAGES, app
-from cnnkit.cli.filter_cmd import (Compare, Force, Inputs, Json, MaxPixels, OutDir, Output,
-                                   Quiet, Threads, Verbose)
+from cnnkit.cli.filter_cmd import (
+    Compare,
+    Force,
+    Inputs,
+    Json,
+    MaxPixels,
+    OutDir,
+    Output,
+    Quiet,
+    Threads,
+    Verbose,
+)
 
 
 class Mode(str, Enum):
@@ -170,7 +180,7 @@ def stack_command(
             _write_stage(output, stages[-1], force)
             written.append(str(output))
         if sheet is not None:
-            _save(viz.stage_sheet(stages), sheet, force)
+            common.save_picture(viz.stage_sheet(stages), sheet, force)
             written.append(str(sheet))
     summary = [{"stage": s.label, "maps": len(s.maps), "shape": list(s.maps[0].shape),
                 "min": float(min(m.min() for m in s.maps)),
@@ -197,11 +207,4 @@ def _write_stage(target: Path, stage, force: bool) -> None:
         image = viz.Image.fromarray(viz.to_grey8(stage.maps[0]))
     else:
         image = viz.grid([viz.to_grey8(m) for m in stage.maps], stage.names)
-    _save(image, target, force)
-
-
-def _save(image, target: Path, force: bool) -> None:
-    from cnnkit.files import atomic_path
-
-    with atomic_path(target, force=force) as tmp:
-        image.save(tmp, format="PNG")
+    common.save_picture(image, target, force)

@@ -53,7 +53,7 @@ def mnist_dir() -> Path:
 
 
 def locate(directory: Path, spec: DataFile) -> Path | None:
-    """The file for ``spec`` in ``directory``: raw or ``.gz``, with ``-idx`` or ``.idx`` spelling."""
+    """The file for ``spec`` in ``directory``: raw or ``.gz``, spelt ``-idx`` or ``.idx``."""
     directory = Path(directory)
     for stem in (spec.name, spec.name.replace("-idx", ".idx")):
         for suffix in ("", ".gz"):

@@ -25,6 +25,7 @@ MODEL_FORMAT = "cnnkit-model"
 CHECKPOINT_FORMAT = "cnnkit-checkpoint"
 FORMAT_VERSION = 1
 _HEADER = "__header__"
+BUNDLED_MODEL = Path(__file__).resolve().parent.parent / "models" / "digit_classifier.npz"
 
 
 class ModelError(CnnkitError):

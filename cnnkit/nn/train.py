@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from cnnkit.nn.model import Sequential, digit_classifier, prepare
-from cnnkit.nn.optim import make_optimizer, learning_rate
+from cnnkit.nn.optim import learning_rate, make_optimizer
 from cnnkit.ops.augment import shift_images
 
 MAX_SHIFT = 2  # pixels, for --augment

@@ -237,7 +237,8 @@ def filter2d(
     image = np.asarray(image)
     kernel = np.asarray(kernel)
     if image.ndim not in (2, 3) or image.size == 0:
-        raise ValueError(f"image must be (H, W) or (H, W, C) and non-empty, got shape {image.shape}")
+        raise ValueError(f"image must be (H, W) or (H, W, C) and non-empty, got shape "
+                         f"{image.shape}")
     if kernel.ndim != 2:
         raise ValueError(f"kernel must be a 2-D matrix, got {kernel.ndim} dimension(s)")
     kh, kw = kernel.shape

@@ -1,0 +1,173 @@
+"""``cnnkit featuremaps``, ``filters`` and ``plot``: pictures of what the CNN learned."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from cnnkit.cli import common
+from cnnkit.cli.app import app
+from cnnkit.cli.model_cmd import resolve_model
+from cnnkit.cli.predict_cmd import Preprocess
+
+PICTURES = "Pictures: what the CNN sees and learned"
+
+ModelOption = Annotated[Optional[Path], typer.Option(
+    "--model", "-m", help="Model file (default: the bundled digit_classifier).",
+    show_default=False)]
+Force = Annotated[bool, typer.Option("--force", help="Overwrite an existing picture.")]
+
+
+class Stage(str, Enum):
+    conv = "conv"
+    relu = "relu"
+    pool = "pool"
+
+
+STAGE_LABELS = {"conv": ("conv2d before ReLU", True), "relu": ("conv2d + ReLU", False),
+                "pool": ("after max pooling 2x2", False)}
+
+
+@app.command("featuremaps", rich_help_panel=PICTURES)
+def featuremaps_command(
+    image: Annotated[Path, typer.Argument(help="A picture of a digit.", exists=True,
+                                          dir_okay=False, show_default=False)],
+    output: Annotated[Optional[Path], typer.Option(
+        "--output", "-o", help="PNG to write (default: IMAGE_featuremaps.png beside it).",
+        dir_okay=False, show_default=False)] = None,
+    model: ModelOption = None,
+    layer: Annotated[Optional[list[Stage]], typer.Option(
+        "--layer", help="Stage to show, repeatable: conv (signed, before ReLU), relu, pool. "
+        "Default: relu and pool.", show_default=False)] = None,
+    preprocess: Annotated[Preprocess, typer.Option(
+        "--preprocess", help="mnist: make any picture MNIST-like; none: already 28x28.")
+    ] = Preprocess.mnist,
+    force: Force = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Per-stage value ranges as JSON.")
+                       ] = False,
+) -> None:
+    """The 32 feature maps the first conv layer makes of a digit, as labelled grids.
+
+    [dim]Example:[/] cnnkit featuremaps samples/digits/0_7.jpg -o maps.png
+    """
+    stages = [s.value for s in layer] if layer else ["relu", "pool"]
+    target = common.picture_target(output or image.with_name(f"{image.stem}_featuremaps.png"),
+                                   force)
+    path = resolve_model(model)
+    with common.user_errors():
+        import numpy as np
+
+        from cnnkit import digits, figures, imaging
+        from cnnkit.nn.io import load_model
+        from cnnkit.nn.probe import feature_maps
+
+        network, header = load_model(path)
+        scale = np.float32(header.get("input", {}).get("pixel_scale", 1 / 255))
+        picture = imaging.read_image(image)
+        prepared = (digits.prepare_raw(picture) if preprocess is Preprocess.none
+                    else digits.prepare_digit(picture))
+        x = (prepared.digit * scale)[..., None].astype(np.float32)
+        maps = feature_maps(network, x)
+        probs = network.predict_proba(x[None])[0]
+        guess = int(probs.argmax())
+        panels = [figures.MapStage(s, STAGE_LABELS[s][0], maps[s], STAGE_LABELS[s][1])
+                  for s in dict.fromkeys(stages)]
+        figure = figures.feature_maps(x[..., 0], panels, f"read as {guess} ({probs[guess]:.1%})")
+        common.save_picture(figure.image, target, force)
+    if as_json:
+        common.print_json({"input": str(image), "output": str(target), "prediction": guess,
+                           "confidence": float(probs[guess]), "stages": {
+                               s.key: {"shape": list(s.maps.shape), "min": float(s.maps.min()),
+                                       "max": float(s.maps.max())} for s in panels}})
+        return
+    common.err.print(f"[green]wrote[/] {common.escape(target)} ({figure.image.width}x"
+                     f"{figure.image.height}; read as {guess}, {probs[guess]:.1%})")
+
+
+@app.command("filters", rich_help_panel=PICTURES)
+def filters_command(
+    output: Annotated[Optional[Path], typer.Option(
+        "--output", "-o", help="PNG of the kernels.", dir_okay=False, show_default=False)
+    ] = None,
+    model: ModelOption = None,
+    as_kernels: Annotated[Optional[Path], typer.Option(
+        "--as-kernels", help="Also write each kernel as a text file (conv_07.txt) here, for "
+        "cnnkit filter --kernel-file.", file_okay=False, show_default=False)] = None,
+    force: Force = False,
+) -> None:
+    """The 32 learned 3x3 kernels of the first conv layer, enlarged with their values.
+
+    Apply one to any picture with [bold]cnnkit filter --kernel model:conv/7 photo.jpg[/].
+    [dim]Example:[/] cnnkit filters -o filters.png
+    """
+    if output is None and as_kernels is None:
+        output = Path("filters.png")
+    if output is not None:
+        common.picture_target(output, force)
+    path = resolve_model(model)
+    with common.user_errors():
+        from cnnkit import figures
+        from cnnkit.nn.io import load_model
+        from cnnkit.nn.probe import first_block
+
+        network, _ = load_model(path)
+        conv, _ = first_block(network)
+        weights, bias = conv.params["kernel"], conv.params["bias"]
+        if weights.shape[2] != 1:
+            raise common.fail("the first conv layer reads several channels; its kernels are "
+                              "not image filters")
+        bank = weights[:, :, 0, :]
+        if as_kernels is not None:
+            files = _export_kernels(bank, bias, path, as_kernels, force)
+        if output is not None:
+            common.save_picture(figures.filter_bank(bank, bias).image, output, force)
+    if output is not None:
+        common.err.print(f"[green]wrote[/] {common.escape(output)}")
+    if as_kernels is not None:
+        common.err.print(f"[green]wrote[/] {len(files)} kernels to {common.escape(as_kernels)}; "
+                         f"apply one with: cnnkit filter --kernel-file "
+                         f"{common.escape(files[-1])} --op corr IMAGE")
+
+
+def _export_kernels(bank, bias, model_path: Path, folder: Path, force: bool) -> list[Path]:
+    """One text file per kernel, in the format ``--kernel-file`` reads; all checked first."""
+    from cnnkit.files import atomic_path
+
+    targets = [folder / f"conv_{f:02d}.txt" for f in range(bank.shape[-1])]
+    existing = [t for t in targets if t.exists()]
+    if existing and not force:
+        raise common.fail(f"{existing[0]}: exists (use --force to overwrite)")
+    for f, target in enumerate(targets):
+        rows = "\n".join(" ".join(f"{v:.9g}" for v in row) for row in bank[..., f])
+        text = (f"# kernel {f} of conv2d in {model_path.name} (a correlation: use --op corr)\n"
+                f"# the layer adds bias {bias[f]:.9g} to inputs scaled to 0..1\n{rows}\n")
+        with atomic_path(target) as tmp:
+            tmp.write_text(text)
+    return targets
+
+
+@app.command("plot", rich_help_panel=PICTURES)
+def plot_command(
+    history: Annotated[Path, typer.Argument(
+        help="history.json or .csv from cnnkit train, or a model file.", exists=True,
+        dir_okay=False, show_default=False)],
+    output: Annotated[Path, typer.Option("--output", "-o", help="PNG to write.",
+                                         dir_okay=False)] = Path("curves.png"),
+    force: Force = False,
+) -> None:
+    """Learning curves: loss and accuracy per epoch, train against validation (matplotlib).
+
+    [dim]Example:[/] cnnkit plot digit_classifier.history.json -o curves.png
+    """
+    common.picture_target(output, force)
+    with common.user_errors():
+        from cnnkit import charts
+
+        charts.require_matplotlib()
+        records = charts.read_history(history)
+        charts.learning_curves(records, output, title=history.name, force=force)
+    common.err.print(f"[green]wrote[/] {common.escape(output)} ({len(records)} epochs)")
+
