@@ -47,7 +47,7 @@ def user_digit_accuracy(model, images, labels, folder: Path, rng) -> dict:
     for k, digit in enumerate(images):
         path = folder / f"{k}.jpg"
         user_style(digit, rng).save(path, quality=95)
-        picture = imaging.read_image(path)
+        picture = imaging.read_image(path, grey=True)
         prepared.append(digits.prepare_digit(picture).digit)
         grey = np.asarray(Image.open(path).convert("L").resize((28, 28), Image.LANCZOS),
                           np.float32)
@@ -80,7 +80,7 @@ def number_accuracy(model, images, labels, count: int, folder: Path, rng) -> flo
         pick = rng.choice(len(images), length, replace=False)
         path = folder / f"n{k}.jpg"
         user_number([images[i] for i in pick], rng).save(path, quality=95)
-        found, _ = digits.find_digits(imaging.read_image(path))
+        found, _ = digits.find_digits(imaging.read_image(path, grey=True))
         read = "".join(str(d) for d in classify(model, [f.digit for f in found]))
         right += read == "".join(str(labels[i]) for i in pick)
     return right / count

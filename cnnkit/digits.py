@@ -13,16 +13,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from PIL import Image, ImageFilter
+from PIL import Image
 
 from cnnkit.errors import CnnkitError
 from cnnkit.imaging import Picture
-from cnnkit.ops.filter2d import filter2d
 
 BOX = 20  # px: the longer side of the ink in MNIST
 SIDE = 28
 CENTRE = 14.0  # where MNIST puts the centre of mass (measured on the test set: 14.0, 14.0)
 BACKGROUND_SIDE = 64  # px: the size at which paper shading is estimated
+SAMPLE_PIXELS = 1 << 14  # statistics (percentiles, medians, Otsu) read at most this many
+EDGE_GROW = 2  # px: how far anti-aliased stroke edges may reach beyond the thresholded ink
+WORK_SIDE = 192  # px: pictures are analysed at most this large (a digit is then ~80+ px)
+WORK_SIDE_NUMBER = 768  # px: the same for a number, whose digits share the width
+MAX_PAPER_LEVEL = 0.5  # the ink image's paper level above which ink is not amplified more
+CLOSER_BELOW = 48  # px: a digit smaller than this at the working size is looked at again
 MIN_CONTRAST = 0.12  # mean ink minus mean paper, on 0..1, below which nothing is written
 MIN_INK_PIXELS = 12
 
@@ -47,24 +52,62 @@ class Prepared:
 
 def to_grey(picture: Picture) -> np.ndarray:
     """(H, W) float32 in 0..1; transparent areas count as white paper."""
-    pixels = picture.pixels / np.float32(picture.maxval)
-    grey = pixels if pixels.ndim == 2 else pixels @ np.float32([0.299, 0.587, 0.114])
+    pixels = picture.pixels
+    if pixels.ndim == 3:  # ITU-R 601 luma, as Pillow's own grey conversion
+        pixels = pixels @ np.float32([0.299, 0.587, 0.114])
+    grey = np.multiply(pixels, np.float32(1 / picture.maxval), dtype=np.float32)
     if picture.alpha is not None:
-        alpha = picture.alpha / np.float32(picture.maxval)
+        alpha = picture.alpha * np.float32(1 / picture.maxval)
         grey = grey * alpha + (1 - alpha)
-    return grey.astype(np.float32)
+    return grey
+
+
+class Levels:
+    """The distribution of values in 0..1 as counts in ``BINS`` equal bins.
+
+    One pass of counting answers every quantile and Otsu's threshold; sorting (what
+    ``np.median`` and ``np.percentile`` do) costs several times more, once per question.
+    """
+
+    BINS = 4096
+
+    def __init__(self, values: np.ndarray):
+        index = (np.clip(values, 0.0, 1.0) * (self.BINS - 1)).astype(np.intp)
+        self.counts = np.bincount(index.ravel(), minlength=self.BINS)
+        self._cdf = np.cumsum(self.counts) / max(1, self.counts.sum())
+
+    def quantile(self, q: float) -> float:
+        """The value below which a share ``q`` of the values lie (to 1/BINS)."""
+        return float(np.searchsorted(self._cdf, q)) / (self.BINS - 1)
+
+    def otsu(self) -> float:
+        """Otsu's threshold on 256 levels: maximises the between-class variance."""
+        return _otsu(self.counts.reshape(256, -1).sum(axis=1))
 
 
 def otsu(values: np.ndarray) -> float:
-    """Otsu's threshold of values in 0..1 (256 bins): maximises the between-class variance."""
-    hist, edges = np.histogram(values, bins=256, range=(0.0, 1.0))
+    """Otsu's threshold of values in 0..1 (256 levels)."""
+    return Levels(values).otsu()
+
+
+def _otsu(hist: np.ndarray) -> float:
     hist = hist.astype(np.float64)
-    centres = (edges[:-1] + edges[1:]) / 2
+    centres = (np.arange(hist.size) + 0.5) / hist.size
     weight = np.cumsum(hist)
     total = weight[-1]
     mean = np.cumsum(hist * centres)
     between = (mean[-1] * weight - mean * total) ** 2 / np.maximum(weight * (total - weight), 1e-12)
     return float(centres[int(np.argmax(between))])
+
+
+def sample(values: np.ndarray, limit: int = SAMPLE_PIXELS) -> np.ndarray:
+    """Every k-th pixel in both directions, at most about ``limit`` of them.
+
+    Statistics of a picture (its paper level, noise, Otsu threshold) are the same on a regular
+    subsample, which keeps each pixel's own noise (unlike averaging) and costs a fraction.
+    """
+    step = max(1, int(np.sqrt(values.size / limit)))
+    return values[::step, ::step]
 
 
 def _border(grey: np.ndarray) -> np.ndarray:
@@ -82,47 +125,103 @@ def ink_image(grey: np.ndarray) -> tuple[np.ndarray, bool]:
     Returns (ink (H, W) 0..1, whether the picture was inverted).
     """
     paper = float(np.median(_border(grey)))
-    dark, light = np.percentile(grey, [0.5, 99.5])
+    levels = Levels(sample(grey))
+    dark, light = levels.quantile(0.005), levels.quantile(0.995)
     paper_is_light = paper - dark > light - paper
     return (1 - grey if paper_is_light else grey.copy()), bool(paper_is_light)
 
 
-def remove_background(ink: np.ndarray) -> np.ndarray:
-    """Subtract the paper's own shading (uneven light, shadows) from an ink-bright image.
+def _quadratic_terms(height: int, width: int) -> np.ndarray:
+    """(height * width, 6): 1, x, y, x^2, xy, y^2 with x and y in -1..1."""
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    y = y * np.float32(2 / max(height - 1, 1)) - 1
+    x = x * np.float32(2 / max(width - 1, 1)) - 1
+    return np.stack([np.ones_like(x), x, y, x * x, x * y, y * y], axis=-1).reshape(-1, 6)
 
-    The paper level is estimated on a small copy by a grey-level opening (a minimum then a
-    maximum filter), which erases strokes thinner than the filter and keeps slow shading.
+
+def paper_level(ink: np.ndarray) -> np.ndarray:
+    """The paper's own level under the ink (uneven light, shadows), shape (H, W).
+
+    A quadratic surface is fitted to the paper pixels of a small copy; pixels standing more
+    than 3 noise widths above the fit (and their neighbours, the strokes' blurred edges) are
+    ink and left out, and the fit is repeated. Unlike a morphological opening, this does not
+    mistake the inside of a thick stroke for paper.
     """
     height, width = ink.shape
     scale = BACKGROUND_SIDE / max(height, width)
-    small_size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    small = Image.fromarray(ink, mode="F").resize(small_size, Image.BOX)
-    opened = small.filter(ImageFilter.MinFilter(7)).filter(ImageFilter.MaxFilter(7))
-    smooth = filter2d(np.asarray(opened, np.float32), np.full((5, 5), 1 / 25, np.float32),
-                      border="replicate")  # the opening is blocky; shading is smooth
-    paper = Image.fromarray(smooth, mode="F").resize((width, height), Image.BILINEAR)
-    return np.clip(ink - np.asarray(paper, np.float32), 0, 1)
+    small_w, small_h = max(4, round(width * scale)), max(4, round(height * scale))
+    small = np.asarray(Image.fromarray(ink, mode="F").resize((small_w, small_h), Image.BOX),
+                       np.float64).ravel()
+    terms = _quadratic_terms(small_h, small_w).astype(np.float64)
+    paper = small <= otsu(np.clip(small, 0, 1))
+    fit = np.full(small.shape, float(np.median(small)))
+    for _ in range(3):
+        if paper.sum() < 2 * terms.shape[1]:
+            break
+        weighted = terms * paper[:, None]  # least squares over the paper pixels only
+        coefficients = np.linalg.solve(weighted.T @ terms + 1e-9 * np.eye(terms.shape[1]),
+                                       weighted.T @ small)
+        fit = terms @ coefficients
+        residual = small - fit
+        spread = float(residual[paper].std()) + 1e-3  # ink is already left out: no outliers
+        paper = ~grow(residual.reshape(small_h, small_w) > 3 * spread, 1).ravel()
+    surface = Image.fromarray(fit.reshape(small_h, small_w).astype(np.float32), mode="F")
+    return np.asarray(surface.resize((width, height), Image.BILINEAR), np.float32)
+
+
+def remove_background(ink: np.ndarray) -> np.ndarray:
+    """Flatten the paper to 0 and rescale the ink against it, shape (H, W) in 0..1.
+
+    With the paper at level ``b`` (from :func:`paper_level`, at most ``MAX_PAPER_LEVEL``),
+    ``(ink - b) / (1 - b)`` is the ink's strength relative to the paper under it: for dark ink
+    on paper that is ``1 - grey / paper``, so a stroke in a shadow is as strong as one in the
+    light.
+    """
+    # paper darker than mid-grey in the ink image means no room for ink: amplifying by more
+    # than 2 would only turn noise into "ink"
+    level = np.clip(paper_level(ink), 0, MAX_PAPER_LEVEL)
+    return np.clip((ink - level) / (1 - level), 0, 1).astype(np.float32)
+
+
+def grow(mask: np.ndarray, steps: int) -> np.ndarray:
+    """``mask`` grown by ``steps`` pixels up, down, left and right (a diamond)."""
+    grown = mask.copy()
+    for _ in range(steps):
+        edge = grown.copy()
+        edge[1:] |= grown[:-1]
+        edge[:-1] |= grown[1:]
+        edge[:, 1:] |= grown[:, :-1]
+        edge[:, :-1] |= grown[:, 1:]
+        grown = edge
+    return grown
 
 
 def clean_ink(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Threshold away paper texture but keep the ink's grey levels.
+    """Threshold away paper texture but keep the ink's grey levels and soft edges.
 
     The paper level and its noise come from the median and the median absolute deviation;
-    the threshold is Otsu's, but never inside the noise. Returns (cleaned (H, W) 0..1 with the
-    strong ink at 1, mask of ink pixels). Raises NoDigitError when nothing stands out.
+    the threshold is Otsu's, but never inside the noise. Ink is then measured from just above
+    the noise, not from the threshold, and pixels within ``EDGE_GROW`` px of the ink keep
+    their level too, so strokes keep the anti-aliased edges MNIST digits have. Returns
+    (cleaned (H, W) 0..1 with the strong ink at 1, mask of ink pixels). Raises NoDigitError
+    when nothing stands out.
     """
-    floor = float(np.median(ink))
-    spread = 1.4826 * float(np.median(np.abs(ink - floor))) + 1e-3
-    strong = float(np.percentile(ink, 99.7))
+    few = sample(ink)
+    levels = Levels(few)
+    floor = levels.quantile(0.5)
+    spread = 1.4826 * Levels(np.abs(few - floor)).quantile(0.5) + 1e-3
+    strong = levels.quantile(0.999)  # a small digit may cover only 0.1% of a picture
     if strong - floor < MIN_CONTRAST:
         raise NoDigitError(f"no digit found (nothing stands out from the background by more "
                            f"than {strong - floor:.0%} of the brightness range)")
-    threshold = max(otsu(ink), floor + 4 * spread)
+    threshold = max(levels.otsu(), floor + 4 * spread)
     mask = ink > threshold
     if mask.sum() < MIN_INK_PIXELS:
         raise NoDigitError("no digit found (the picture is blank or nearly so)")
-    level = float(np.percentile(ink[mask], 90))
-    cleaned = np.where(mask, np.clip((ink - threshold) / max(level - threshold, 1e-6), 0, 1), 0)
+    level = Levels(ink[mask]).quantile(0.9)
+    base = floor + 3 * spread
+    keep = grow(mask, EDGE_GROW) & (ink > base)
+    cleaned = np.where(keep, np.clip((ink - base) / max(level - base, 1e-6), 0, 1), 0)
     return cleaned.astype(np.float32), mask
 
 
@@ -132,9 +231,10 @@ def ink_box(mask: np.ndarray, min_share: float = 0.05) -> tuple[int, int, int, i
 
     labels, count = label_components(mask)
     areas = np.bincount(labels.ravel(), minlength=count + 1)[1:]
-    keep = np.flatnonzero(areas >= max(2, min_share * areas.max())) + 1
-    ys, xs = np.nonzero(np.isin(labels, keep))
-    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+    boxes = _component_boxes(labels, count)[areas >= max(2, min_share * areas.max())]
+    x0, y0 = boxes[:, :2].min(axis=0)
+    x1, y1 = boxes[:, 2:].max(axis=0)
+    return int(x0), int(y0), int(x1), int(y1)
 
 
 def fit_mnist(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -157,19 +257,58 @@ def fit_mnist(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return resized, canvas
 
 
+def shrink(grey: np.ndarray, side: int) -> tuple[np.ndarray, tuple[float, float]]:
+    """Area-average ``grey`` (H, W) so its longer side is at most ``side``.
+
+    Returns the working copy and (x, y) scale factors from it back to ``grey``. Averaging is
+    the right anti-aliasing for the later 20 px resampling, and makes every step after it
+    cost the same for a phone photo as for a thumbnail.
+    """
+    height, width = grey.shape
+    if max(height, width) <= side:
+        return grey, (1.0, 1.0)
+    factor = side / max(height, width)
+    size = (max(1, round(width * factor)), max(1, round(height * factor)))
+    work = Image.fromarray(grey, mode="F").resize(size, Image.BOX)
+    return np.asarray(work, np.float32), (width / size[0], height / size[1])
+
+
+def _to_picture_box(box, scale: tuple[float, float], shape) -> tuple[int, int, int, int]:
+    """A box (x0, y0, x1, y1) on the working copy -> the same box on the picture, covering it."""
+    x0, y0, x1, y1 = box
+    sx, sy = scale
+    return (int(x0 * sx), int(y0 * sy), min(shape[1], int(np.ceil(x1 * sx))),
+            min(shape[0], int(np.ceil(y1 * sy))))
+
+
 def prepare_digit(picture: Picture) -> Prepared:
     """The whole MNIST-style preprocessing of one picture holding one digit."""
-    grey = to_grey(picture)
-    ink, inverted = ink_image(grey)
+    return _prepare(to_grey(picture), WORK_SIDE, closer=True)
+
+
+def _prepare(grey: np.ndarray, side: int, closer: bool) -> Prepared:
+    work, (sx, sy) = shrink(grey, side)
+    ink, inverted = ink_image(work)
     flattened = remove_background(ink)
     cleaned, mask = clean_ink(flattened)
     x0, y0, x1, y1 = ink_box(mask)
+    box = _to_picture_box((x0, y0, x1, y1), (sx, sy), grey.shape)
+    if closer and max(x1 - x0, y1 - y0) < CLOSER_BELOW and (sx > 1 or sy > 1):
+        # a small digit in a large picture: prepare it again from the full-resolution pixels
+        # around it, with as much paper again on every side
+        pad = max(box[2] - box[0], box[3] - box[1])
+        left, top = max(0, box[0] - pad), max(0, box[1] - pad)
+        right, bottom = min(grey.shape[1], box[2] + pad), min(grey.shape[0], box[3] + pad)
+        near = _prepare(np.ascontiguousarray(grey[top:bottom, left:right]), side, False)
+        a, b, c, d = near.box
+        near.box = (a + left, b + top, c + left, d + top)
+        return near
     resized, digit = fit_mnist(cleaned[y0:y1, x0:x1])
-    stages = [("1-grey", grey), ("2-ink" + ("-inverted" if inverted else ""), ink),
+    stages = [("1-grey", work), ("2-ink" + ("-inverted" if inverted else ""), ink),
               ("3-background-removed", flattened), ("4-thresholded", cleaned),
               ("5-cropped", cleaned[y0:y1, x0:x1]), ("6-resized-20px", resized),
               ("7-centred-28x28", digit)]
-    return Prepared(digit * np.float32(255), stages, (x0, y0, x1, y1))
+    return Prepared(digit * np.float32(255), stages, box)
 
 
 def prepare_raw(picture: Picture) -> Prepared:
@@ -186,12 +325,15 @@ def find_digits(picture: Picture) -> tuple[list[Prepared], np.ndarray]:
 
     Connected parts of the ink are grouped into digits: parts that overlap horizontally by more
     than half the narrower one belong together (a broken stroke, the bar of a 5); a group much
-    wider than tall is split at the emptiest columns (touching digits). Returns the digits and
-    the cleaned ink image they were cut from.
+    wider than tall is split at the emptiest columns (touching digits). Returns the digits
+    (boxes in the picture's pixels) and the cleaned ink image they were cut from, at the
+    working size (at most ``WORK_SIDE_NUMBER`` px).
     """
     from cnnkit.ops.label import label_components
 
-    ink, _ = ink_image(to_grey(picture))
+    grey = to_grey(picture)
+    work, (sx, sy) = shrink(grey, WORK_SIDE_NUMBER)
+    ink, _ = ink_image(work)
     cleaned, mask = clean_ink(remove_background(ink))
     labels, count = label_components(mask)
     areas = np.bincount(labels.ravel(), minlength=count + 1)
@@ -207,7 +349,8 @@ def find_digits(picture: Picture) -> tuple[list[Prepared], np.ndarray]:
             continue
         y0, y1 = y0 + int(rows[0]), y0 + int(rows[-1]) + 1
         _, digit = fit_mnist(cleaned[y0:y1, x0:x1])
-        digits.append(Prepared(digit * np.float32(255), [("digit", digit)], (x0, y0, x1, y1)))
+        box = _to_picture_box((x0, y0, x1, y1), (sx, sy), grey.shape)
+        digits.append(Prepared(digit * np.float32(255), [("digit", digit)], box))
     if not digits:
         raise NoDigitError("no digit found")
     return digits, cleaned

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -41,7 +42,10 @@ def test_preprocessing_makes_a_centred_20px_white_on_black_digit():
     ys, xs = np.mgrid[0:28, 0:28]
     assert abs((digit * ys).sum() / digit.sum() - 14) <= 0.5  # centre of mass at the centre
     assert abs((digit * xs).sum() / digit.sum() - 14) <= 0.5
-    assert prepared.box == (60, 40, 75, 200)
+    # the picture (300 px) is analysed at 192 px: the box covers the ink to within a pixel of
+    # the working copy (300 / 192 = 1.6 px here)
+    x0, y0, x1, y1 = prepared.box
+    assert 58 <= x0 <= 60 and 38 <= y0 <= 40 and 75 <= x1 <= 77 and y1 == 200
     assert [name for name, _ in prepared.stages][1] == "2-ink-inverted"
 
 
@@ -64,7 +68,48 @@ def test_uneven_lighting_is_removed():
     paper[50:150, 95:105] -= 120
     prepared = digits.prepare_digit(_picture(paper))
     x0, y0, x1, y1 = prepared.box
-    assert (x0, x1) == (95, 105) and (y0, y1) == (50, 150)
+    assert 94 <= x0 <= 95 and 105 <= x1 <= 106 and 49 <= y0 <= 50 and 150 <= y1 <= 151
+
+
+def test_thick_strokes_stay_solid():
+    """The paper is estimated around the ink, so the inside of a bold stroke stays ink (an
+    opening-based estimate hollowed such strokes out, and the model misread them)."""
+    paper = np.full((400, 400), 225.0) - np.linspace(0, 60, 400)[None, :]  # and shading
+    paper[60:340, 150:250] = 30  # a "1" drawn with a 100 px marker
+    digit = digits.prepare_digit(_picture(paper)).digit
+    column = digit[:, 14]
+    inside = column[column > 0]
+    assert inside.size >= 18 and inside[2:-2].min() > 200  # solid from top to bottom
+
+
+def test_a_small_digit_in_a_large_picture_is_looked_at_closely():
+    page = np.full((1500, 2000), 235.0)
+    page[500:700, 1300:1316] = 25  # a 200 px "1": 19 px tall on the 192 px working copy
+    prepared = digits.prepare_digit(_picture(page))
+    # looked at again from the full-resolution pixels around it: the box is as good as the
+    # second working copy (3 px per pixel here), not the first (10 px)
+    assert np.allclose(prepared.box, (1300, 500, 1316, 700), atol=3)
+    assert np.flatnonzero(prepared.digit.max(axis=1) > 0).size == 20
+    close = prepared.stages[0][1].shape
+    assert close[0] == 192 and close[1] < 150  # a tall close-up, not the whole page (144x192)
+
+
+def test_many_pictures_are_read_in_order_past_bad_ones(runner, tmp_path):
+    """Pictures go through the model a chunk at a time; each result still belongs to its
+    own file, and a bad file in the middle fails alone."""
+    for k in range(70):
+        bar = np.full((60, 60), 230, np.uint8)
+        bar[10:50, 27:27 + 2 + k % 5] = 30  # ones of different thickness
+        Image.fromarray(bar).save(tmp_path / f"p{k:02d}.png")
+    (tmp_path / "p33.png").write_bytes(b"broken")
+    result = invoke(runner, "predict", tmp_path, "--json")
+    assert result.exit_code == 1
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [Path(r["input"]).name for r in records] == [f"p{k:02d}.png" for k in range(70)]
+    assert [r["ok"] for r in records].count(False) == 1 and not records[33]["ok"]
+    one = json.loads(invoke(runner, "predict", tmp_path / "p64.png", "--json").stdout)
+    assert records[64]["confidence"] == pytest.approx(one["confidence"], abs=1e-6)
+    assert records[64]["prediction"] == one["prediction"]
 
 
 @needs_shared
@@ -78,7 +123,7 @@ def test_user_style_digits_are_read(test_digits):
         np.asarray(user_style(images[i], rng), np.float32), None, 255.0)).digit
         for i in range(40)]
     predicted = model.predict_proba(np.stack(prepared)[..., None] / 255).argmax(axis=1)
-    assert (predicted == labels[:40]).mean() >= 0.8  # naive resizing gets about 0.1
+    assert (predicted == labels[:40]).mean() >= 0.95  # naive resizing gets about 0.1
 
 
 @needs_shared

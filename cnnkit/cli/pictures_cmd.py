@@ -66,7 +66,7 @@ def featuremaps_command(
 
         network, header = load_model(path)
         scale = np.float32(header.get("input", {}).get("pixel_scale", 1 / 255))
-        picture = imaging.read_image(image)
+        picture = imaging.read_image(image, grey=True)
         prepared = (digits.prepare_raw(picture) if preprocess is Preprocess.none
                     else digits.prepare_digit(picture))
         x = (prepared.digit * scale)[..., None].astype(np.float32)

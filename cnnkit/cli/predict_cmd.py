@@ -61,11 +61,15 @@ def predict_command(
         raise common.fail("--multi needs --preprocess mnist", 2)
     path = resolve_model(model)
     with common.user_errors():
+        import numpy as np
+
         from cnnkit import imaging
         from cnnkit.cli.model_cmd import _limit_threads
         from cnnkit.nn.io import load_model
+        from cnnkit.ops._jit import set_threads
 
         _limit_threads(threads)  # for the life of this process
+        workers = set_threads(threads)
         network, header = load_model(path)
         scale = float(header.get("input", {}).get("pixel_scale", 1 / 255))
         files = common.expand_inputs(inputs, imaging.IMAGE_SUFFIXES)
@@ -73,37 +77,120 @@ def predict_command(
             raise common.fail("no image files found in the given inputs")
     results: list[dict] = []
 
-    def work(file: Path) -> dict:
-        result = _predict_file(file, network, scale, top, multi, preprocess.value, show_steps,
-                               min_confidence, max_pixels, len(files) > 1)
+    def prepare(file: Path):
+        return _prepare_file(file, multi, preprocess.value, max_pixels)
+
+    def report(file: Path, prepared, probs) -> dict:
+        result = _result(file, prepared, probs, top, multi, show_steps, min_confidence,
+                         len(files) > 1)
         results.append(result)
         return result
+
+    work = _Batches(files, prepare, lambda x: network.predict_proba(x * np.float32(scale)),
+                    report, workers)
 
     try:
         common.run_batch(files, work, as_json=as_json, quiet=quiet, label="predict",
                          describe=lambda r: _describe(r, top), summary=False)
     finally:  # the summary and the CSV also when some pictures failed
+        work.close()
         _finish(results, csv, as_json, quiet, len(files))
     if any(r["uncertain"] for r in results):
         raise typer.Exit(UNCERTAIN_EXIT)
 
 
-def _predict_file(file, network, scale, top, multi, preprocess, show_steps, min_confidence,
-                  max_pixels, several) -> dict:
-    import numpy as np
+class _Batches:
+    """``work(file)`` for :func:`common.run_batch` that runs a chunk of files at a time.
 
+    The chunk's pictures are read and prepared on ``workers`` threads (decoding, resampling
+    and the Numba labelling release the GIL), then all their digits go through the model in
+    one batch. Results come back one file at a time, in order, as run_batch asks for them;
+    a file that failed re-raises its own error.
+    """
+
+    CHUNK = 64
+
+    def __init__(self, files: list[Path], prepare, classify, report, workers: int):
+        self._pending = list(files)
+        self._ready: list = []
+        self._prepare, self._classify, self._report = prepare, classify, report
+        self._pool = None
+        if workers > 1 and len(files) > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(workers)
+
+    def __call__(self, file: Path) -> dict:
+        if not self._ready:
+            self._run_chunk()
+        expected, outcome = self._ready.pop(0)
+        assert expected == file, "files must be asked for in order"
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+
+    def _attempt(self, file: Path):
+        from cnnkit.errors import CnnkitError
+
+        try:
+            return self._prepare(file)
+        except CnnkitError as exc:
+            return exc
+
+    def _run_chunk(self) -> None:
+        import numpy as np
+
+        from cnnkit.errors import CnnkitError
+
+        chunk, self._pending = self._pending[:self.CHUNK], self._pending[self.CHUNK:]
+        mapper = self._pool.map if self._pool is not None else map
+        prepared = list(mapper(self._attempt, chunk))
+        good = [p for p in prepared if not isinstance(p, Exception)]
+        digits = [d.digit for p in good for d in p.found]
+        probs = (self._classify(np.stack(digits)[..., None].astype(np.float32)) if digits
+                 else np.empty((0, 10), np.float32))
+        start = 0
+        for file, item in zip(chunk, prepared):
+            if isinstance(item, Exception):
+                self._ready.append((file, item))
+                continue
+            count = len(item.found)
+            try:
+                self._ready.append((file, self._report(file, item, probs[start:start + count])))
+            except CnnkitError as exc:  # e.g. a failed --show-steps write: this file's error
+                self._ready.append((file, exc))
+            start += count
+
+
+class _Prepared:
+    """One picture ready for the model: the picture, its digits, the cleaned ink (--multi)."""
+
+    def __init__(self, picture, found, cleaned):
+        self.picture, self.found, self.cleaned = picture, found, cleaned
+
+
+def _prepare_file(file: Path, multi: bool, preprocess: str, max_pixels: int) -> _Prepared:
     from cnnkit import digits, imaging
 
-    picture = imaging.read_image(file, max_pixels)
+    picture = imaging.read_image(file, max_pixels, grey=True)
     if multi:
         found, cleaned = digits.find_digits(picture)
-    else:
-        found = [digits.prepare_raw(picture) if preprocess == "none"
-                 else digits.prepare_digit(picture)]
-    batch = np.stack([d.digit for d in found])[..., None] * np.float32(scale)
-    probs = network.predict_proba(batch.astype(np.float32))
+        return _Prepared(picture, found, cleaned)
+    found = [digits.prepare_raw(picture) if preprocess == "none"
+             else digits.prepare_digit(picture)]
+    return _Prepared(picture, found, None)
+
+
+def _result(file: Path, prepared: _Prepared, probs, top: int, multi: bool, show_steps,
+            min_confidence, several: bool) -> dict:
+    import numpy as np
+
     reads = []
-    for d, p in zip(found, probs):
+    for d, p in zip(prepared.found, probs):
         order = np.argsort(-p, kind="stable")[:top]
         reads.append({"digit": int(order[0]), "confidence": float(p[order[0]]),
                       "top": [{"digit": int(k), "probability": float(p[k])} for k in order],
@@ -119,7 +206,7 @@ def _predict_file(file, network, scale, top, multi, preprocess, show_steps, min_
     if show_steps is not None:
         folder = show_steps / file.stem if several else show_steps
         result["steps"] = str(folder)
-        _save_steps(folder, picture, found, reads, cleaned if multi else None)
+        _save_steps(folder, prepared.picture, prepared.found, reads, prepared.cleaned)
     return result
 
 
