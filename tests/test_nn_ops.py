@@ -41,10 +41,16 @@ def test_conv_backward_by_finite_differences(rng):
     assert conv2d.conv2d_backward(x, w, g, input_grad=False)[0] is None
 
 
-def test_fused_block_equals_conv_relu_pool(rng):
-    x = rng.standard_normal((5, 28, 28, 1)).astype(np.float32)
-    w = (rng.standard_normal((3, 3, 1, 32)) * 0.4).astype(np.float32)
-    b = (rng.standard_normal(32) * 0.1).astype(np.float32)
+@pytest.mark.parametrize("x_shape, w_shape", [
+    ((5, 28, 28, 1), (3, 3, 1, 32)),  # the digit_classifier: the written-out 3x3 kernels
+    ((3, 27, 30, 1), (3, 3, 1, 6)),   # odd sizes: the last row/column is dropped by the pool
+    ((3, 20, 21, 2), (3, 3, 2, 5)),   # several channels: the general kernels
+    ((2, 16, 16, 1), (5, 5, 1, 4)),
+])
+def test_fused_block_equals_conv_relu_pool(rng, x_shape, w_shape):
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    w = (rng.standard_normal(w_shape) * 0.4).astype(np.float32)
+    b = (rng.standard_normal(w_shape[3]) * 0.1).astype(np.float32)
     pooled, argmax = conv2d.conv_relu_maxpool_forward(x, w, b)
     conv = activations.relu(conv2d.conv2d_forward(x, w, b))
     reference, ref_argmax = pool.max_pool(conv, 2, return_argmax=True)
@@ -56,6 +62,27 @@ def test_fused_block_equals_conv_relu_pool(rng):
     _, rw, rb = conv2d.conv2d_backward(x, w, grad_conv, input_grad=False)
     np.testing.assert_allclose(gw, rw, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(gb, rb, rtol=1e-4, atol=1e-4)
+
+
+def test_written_out_3x3_kernels_equal_the_general_ones_exactly(rng):
+    x = rng.standard_normal((9, 28, 28, 1)).astype(np.float32)
+    w = rng.standard_normal((3, 3, 1, 32)).astype(np.float32)
+    b = rng.standard_normal(32).astype(np.float32)
+    shape = (9, 13, 13, 32)
+    fast = np.empty(shape, np.float32), np.empty(shape, np.int8)
+    general = np.empty(shape, np.float32), np.empty(shape, np.int8)
+    conv2d._conv3x3_relu_pool_forward(x, w, b, *fast)
+    conv2d._conv_relu_pool_forward(x, w, b, *general)
+    np.testing.assert_array_equal(fast[0], general[0])
+    np.testing.assert_array_equal(fast[1], general[1])
+    g = rng.standard_normal(shape).astype(np.float32)
+    grads = []
+    for kernel in (conv2d._conv3x3_relu_pool_backward, conv2d._conv_relu_pool_backward):
+        dw_chunks, db_chunks = conv2d._grad_buffers(9, w.shape)
+        kernel(x, fast[1], g, dw_chunks, db_chunks)
+        grads.append(conv2d._sum_chunks(dw_chunks, db_chunks))
+    np.testing.assert_allclose(grads[0][0], grads[1][0], rtol=1e-5, atol=1e-4)
+    np.testing.assert_array_equal(grads[0][1], grads[1][1])
 
 
 def test_weight_gradients_do_not_depend_on_thread_count(rng):
