@@ -82,16 +82,11 @@ def _number(value: float) -> str:
     return f"{value:.3g}"
 
 
-def _enlarge_rgb(rgb: np.ndarray, size: int) -> np.ndarray:
-    factor = max(1, size // max(rgb.shape[:2]))
-    return np.repeat(np.repeat(rgb, factor, axis=0), factor, axis=1)
-
-
 def map_grid(stage: MapStage, columns: int = 8) -> Figure:
     """A stage's C maps as a labelled grid (tile k is channel k) with its colour bar."""
     lo, hi = _limits(stage.maps, stage.signed)
     table = _table(stage.signed)
-    tiles = [_enlarge_rgb(colormaps.colorize(stage.maps[..., c], table, lo, hi), TILE)
+    tiles = [viz.enlarge(colormaps.colorize(stage.maps[..., c], table, lo, hi), TILE)
              for c in range(stage.maps.shape[-1])]
     body, boxes = viz.grid_with_boxes(tiles, [str(c) for c in range(len(tiles))], columns)
     h, w, count = stage.maps.shape
@@ -135,7 +130,7 @@ def annotated_matrix(matrix: np.ndarray, lo: float, hi: float, cell: int = 48,
     """A matrix (h, w) as coloured cells on the diverging map, each with its value written in
     black or white, whichever reads better on the cell."""
     rgb = colormaps.colorize(matrix, colormaps.DIVERGING, lo, hi)
-    image = Image.fromarray(np.repeat(np.repeat(rgb, cell, axis=0), cell, axis=1))
+    image = Image.fromarray(viz.enlarge(rgb, cell * matrix.shape[0]))
     draw = ImageDraw.Draw(image)
     if values:
         small = viz.font(VALUE_SIZE)

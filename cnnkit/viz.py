@@ -25,7 +25,8 @@ def to_grey8(values: np.ndarray) -> np.ndarray:
 
 
 def enlarge(tile: np.ndarray, height: int) -> np.ndarray:
-    """Nearest-neighbour enlargement to about ``height`` rows, so every pixel stays visible."""
+    """Nearest-neighbour enlargement of a tile (h, w) or (h, w, 3) to about ``height`` rows,
+    so every pixel stays visible."""
     factor = max(1, height // max(tile.shape[0], 1))
     return np.repeat(np.repeat(tile, factor, axis=0), factor, axis=1)
 

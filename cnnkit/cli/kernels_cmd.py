@@ -76,10 +76,10 @@ def show_kernel(
 
         flt = kernels.build(name, size=size, sigma=sigma, amount=amount,
                             direction=direction.value if direction else None)
+        parts = [("gx", flt.kernels[0]), ("gy", flt.kernels[1])] if flt.magnitude else [
+            (flt.name, flt.kernel)]
         if plot is not None:
-            _plot_kernel(flt, plot, image, force)
-    parts = [("gx", flt.kernels[0]), ("gy", flt.kernels[1])] if flt.magnitude else [
-        (flt.name, flt.kernel)]
+            _plot_kernel(flt, parts, plot, image, force)
     if as_json:
         common.print_json({"name": flt.name, "magnitude": flt.magnitude, "op": flt.op,
                            "kernels": [{"label": label, "values": k.tolist(),
@@ -88,39 +88,32 @@ def show_kernel(
     for label, matrix in parts:
         _print_matrix(label, matrix, kernels.describe(matrix))
     if flt.magnitude:
-        common.out.print("result = sqrt(gx^2 + gy^2)")
+        common.out.print(MAGNITUDE)
     if plot is not None:
         common.err.print(f"[green]wrote[/] {common.escape(plot)}")
 
 
+MAGNITUDE = "result = sqrt(gx^2 + gy^2)"
 SAMPLE = Path(__file__).resolve().parent.parent / "assets" / "testcard.png"
 PLOT_SIDE = 384  # px: the sample is shrunk to this so the picture fits a screen at 100%
 
 
-def _plot_kernel(flt, target: Path, image: Path | None, force: bool) -> None:
-    """The kernel's matrices beside a picture and the picture filtered as ``cnnkit filter``
-    would (its default border, op and range)."""
+def _plot_kernel(flt, matrices, target: Path, image: Path | None, force: bool) -> None:
+    """The kernel's ``matrices`` beside a picture and the picture filtered as
+    ``cnnkit filter`` would (its default border, op and range)."""
     import numpy as np
-    from PIL import Image
 
     from cnnkit import figures, imaging
-    from cnnkit.digits import to_grey
+    from cnnkit.digits import shrink, to_grey
     from cnnkit.filtering import FilterOptions, apply_filter, display_range
 
-    grey = Image.fromarray(to_grey(imaging.read_image(image or SAMPLE)) * 255, mode="F")
-    shrink = PLOT_SIDE / max(grey.size)
-    if shrink < 1:
-        grey = grey.resize((max(1, round(grey.width * shrink)),
-                            max(1, round(grey.height * shrink))), Image.LANCZOS)
-    sample = np.clip(np.asarray(grey, np.float32), 0, 255)
+    sample = shrink(to_grey(imaging.read_image(image or SAMPLE, grey=True)), PLOT_SIDE)[0] * 255
     values = apply_filter(sample, flt, FilterOptions(op=flt.op))
     shown = imaging.map_range(values, display_range(flt), 255.0)[0]
-    matrices = ([("gx", flt.kernels[0]), ("gy", flt.kernels[1])] if flt.magnitude
-                else [(flt.name, flt.kernel)])
     h, w = flt.kernel.shape
     how = "convolution (kernel flipped)" if flt.op == "conv" else "correlation"
-    title = f"{flt.name} {h}x{w}, applied by {how}" + (
-        "; result = sqrt(gx^2 + gy^2)" if flt.magnitude else "")
+    title = f"{flt.name} {h}x{w}, applied by {how}" + (f"; {MAGNITUDE}" if flt.magnitude
+                                                        else "")
     figure = figures.kernel_effect(matrices, np.rint(sample).astype(np.uint8),
                                    np.rint(shown).astype(np.uint8), title)
     common.save_picture(figure.image, target, force)

@@ -38,6 +38,9 @@ NoVerify = Annotated[bool, typer.Option(
     "checks).")]
 ModelArg = Annotated[Optional[Path], typer.Argument(
     help="A model file (default: the bundled digit_classifier).", show_default=False)]
+ModelOption = Annotated[Optional[Path], typer.Option(
+    "--model", "-m", help="Model file (default: the bundled digit_classifier).",
+    show_default=False)]
 
 
 def _limit_threads(threads: int | None):

@@ -10,15 +10,12 @@ import typer
 
 from cnnkit.cli import common
 from cnnkit.cli.app import app
-from cnnkit.cli.model_cmd import resolve_model
+from cnnkit.cli.filter_cmd import Force
+from cnnkit.cli.model_cmd import ModelOption, resolve_model
 from cnnkit.cli.predict_cmd import Preprocess
 
 PICTURES = "Pictures: what the CNN sees and learned"
 
-ModelOption = Annotated[Optional[Path], typer.Option(
-    "--model", "-m", help="Model file (default: the bundled digit_classifier).",
-    show_default=False)]
-Force = Annotated[bool, typer.Option("--force", help="Overwrite an existing picture.")]
 
 
 class Stage(str, Enum):

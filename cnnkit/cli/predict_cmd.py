@@ -10,7 +10,7 @@ import typer
 
 from cnnkit.cli import common
 from cnnkit.cli.app import app
-from cnnkit.cli.model_cmd import DIGITS, Threads, resolve_model
+from cnnkit.cli.model_cmd import DIGITS, ModelOption, Threads, resolve_model
 
 UNCERTAIN_EXIT = 3
 
@@ -24,9 +24,7 @@ class Preprocess(str, Enum):
 def predict_command(
     inputs: Annotated[list[Path], typer.Argument(
         help="Pictures of digits: files, folders or quoted globs.", show_default=False)],
-    model: Annotated[Optional[Path], typer.Option(
-        "--model", "-m", help="Model file (default: the bundled digit_classifier).",
-        show_default=False)] = None,
+    model: ModelOption = None,
     top: Annotated[int, typer.Option("--top", min=1, max=10, help="How many guesses to show.")
                    ] = 3,
     multi: Annotated[bool, typer.Option(
