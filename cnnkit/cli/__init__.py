@@ -9,6 +9,7 @@ from cnnkit.cli import (  # noqa: F401  (importing a module registers its comman
     pictures_cmd,
     pool_cmd,
     predict_cmd,
+    serve_cmd,
 )
 from cnnkit.cli.app import app
 
