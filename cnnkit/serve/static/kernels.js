@@ -9,6 +9,7 @@
   let picture = "testcard";
   let kernel = {name: "laplacian"}; // a bank name, or {matrix: [[...]]} once a cell is edited
   let shown = [[0, 1, 0], [1, -4, 1], [0, 1, 0]];
+  let filterFailed = false;
 
   const cells = () => [...matrixBox.querySelectorAll("input")];
 
@@ -55,6 +56,7 @@
       if (bad) {
         cnnkit.say(message, `row ${+input.dataset.row + 1}, column ${+input.dataset.col + 1}: ` +
           `"${text}" is not a number`, true);
+        filterFailed = true; // cleared by the next good result
         return;
       }
       rows[input.dataset.row][input.dataset.col] = value;
@@ -120,9 +122,11 @@
         `${k.shape[0]}x${k.shape[1]} kernel; output values ${cnnkit.format(result.min)} to ` +
         `${cnnkit.format(result.max)}, ${result.clipped}% clipped; ` +
         `server ${result.ms.total} ms (filter ${result.ms.filter}, PNG ${result.ms.encode})`;
-      cnnkit.say(message, "");
+      if (filterFailed) cnnkit.say(message, ""); // an upload's message stays until the next drop
+      filterFailed = false;
     } catch (err) {
       cnnkit.say(message, err.message, true);
+      filterFailed = true;
     }
     document.body.dataset.updates = String(Number(document.body.dataset.updates) + 1);
   });
@@ -143,6 +147,7 @@
       const held = await cnnkit.call("/api/pictures", {
         method: "POST", body: file,
         headers: {"X-Filename": encodeURIComponent(file.name).slice(0, 80)}});
+      cnnkit.say(message, "");
       await choose(held.name, `${file.name}: ${held.note}`);
     } catch (err) {
       cnnkit.say(message, err.message, true);
