@@ -40,6 +40,16 @@ const cnnkit = {
     element.classList.toggle("error", isError);
   },
 
+  // The server's upload limit, checked here too: a browser that sends a body the server
+  // refuses half-way often reports a reset connection instead of the server's message.
+  maxBytes: Infinity,
+  tooBig(file) {
+    if (file.size <= cnnkit.maxBytes) return null;
+    const mb = (n) => (n / 1048576).toFixed(1);
+    return `the file is too large (${mb(file.size)} MB); the limit is ` +
+      `${Math.round(cnnkit.maxBytes / 1048576)} MB`;
+  },
+
   hexToRgb(hex) {
     return [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
   },

@@ -72,6 +72,8 @@
   });
 
   cnnkit.dropTarget(pad, (file) => {
+    const big = cnnkit.tooBig(file);
+    if (big) { cnnkit.say(message, big, true); return; }
     const url = URL.createObjectURL(file);
     const image = new Image();
     image.onload = () => { photo = {file, image}; strokes = []; paint(); update(); };
@@ -243,6 +245,7 @@
     paint();
     try {
       info = await cnnkit.call("/api/info");
+      cnnkit.maxBytes = info.max_bytes;
       colours = info.colormaps.sequential.map(cnnkit.hexToRgb);
       diverging = info.colormaps.diverging.map(cnnkit.hexToRgb);
       if (info.classes !== 10) { rows.length = 0; buildBars(info.classes); }

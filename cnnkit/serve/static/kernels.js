@@ -142,6 +142,8 @@
   }
 
   cnnkit.dropTarget(document.getElementById("dropzone"), async (file) => {
+    const big = cnnkit.tooBig(file);
+    if (big) { cnnkit.say(message, big, true); return; }
     cnnkit.say(message, `reading ${file.name} ...`);
     try {
       const held = await cnnkit.call("/api/pictures", {
@@ -159,6 +161,7 @@
     try {
       const info = await cnnkit.call("/api/info");
       document.getElementById("model").textContent = `model: ${info.model}`;
+      cnnkit.maxBytes = info.max_bytes;
       const none = document.createElement("option");
       none.value = ""; none.textContent = "your own kernel";
       named.appendChild(none);
