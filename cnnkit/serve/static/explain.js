@@ -57,8 +57,8 @@
               (i, j) => { custom.image = walk.image.map((r) => r.slice()); custom.image[i][j] = custom.image[i][j] ? 0 : 1; load(); }),
         table(walk.kernel, "kernel", () => "", fmt,
               (i, j) => { custom.kernel = walk.kernel.map((r) => r.slice()); custom.kernel[i][j] = {"-1": 0, "0": 1, "1": -1}[String(custom.kernel[i][j])] ?? 0; load(); }),
-        table(walk.slid, flipped ? "kernel as slid (flipped: convolution)" : "kernel as slid (correlation)"),
-        table(s.products, "window x kernel"),
+        table(walk.slid, flipped ? "as slid (flipped)" : "as slid (not flipped)"),
+        table(s.products, "products"),
         table(walk.output, "output (3x3)", outClass, outText));
       const terms = s.products.flat().map(fmt).join(" + ");
       sumline.textContent = `output[${s.out[0]}, ${s.out[1]}] = ${terms} = ${fmt(s.value)}`;
