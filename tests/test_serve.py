@@ -301,3 +301,28 @@ def test_is_loopback():
 
     assert all(map(is_loopback, ["127.0.0.1", "127.0.0.5", "localhost", "::1", "[::1]"]))
     assert not any(map(is_loopback, ["0.0.0.0", "192.168.1.4", "::", "example.org"]))
+
+
+def test_the_real_command_prints_its_url_serves_and_stops_on_ctrl_c():
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    from tests.conftest import ROOT
+
+    process = subprocess.Popen([sys.executable, "-m", "cnnkit", "serve"], cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = process.stdout.readline()
+        assert line.startswith("cnnkit serve: http://127.0.0.1:"), line + process.stderr.read()
+        url = line.split()[2]
+        with urllib.request.urlopen(url + "api/info", timeout=30) as response:
+            assert json.loads(response.read())["model"] == "digit_classifier.npz"
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+        assert process.returncode == 0 and "Traceback" not in err
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
