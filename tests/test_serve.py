@@ -180,6 +180,17 @@ def test_an_upload_over_the_size_limit_is_refused_before_it_is_read(server):
     assert server.json("/api/info")[0] == 200
 
 
+def test_an_unexpected_failure_is_a_500_and_the_server_carries_on(server, monkeypatch):
+    def broken(picture):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(server.app.state.lab, "look", broken)
+    status, answer = server.json("/api/look", png(drawn_seven()))
+    assert status == 500 and "internal error (RuntimeError)" in answer["error"]
+    monkeypatch.undo()
+    assert server.json("/api/look", png(drawn_seven()))[1]["digit"] == 7
+
+
 def _result_pixels(result: dict) -> np.ndarray:
     data = base64.b64decode(result["image"].split(",", 1)[1])
     return np.asarray(Image.open(io.BytesIO(data)))
