@@ -214,6 +214,30 @@ def test_the_kernel_page_filters_as_cnnkit_filter_does(server):
     assert result["kernel"]["sum"] == 0 and result["kernel"]["zero_sum"]
 
 
+def test_the_models_learned_kernels_are_offered_and_applied_by_correlation(server):
+    from cnnkit import imaging, kernels
+    from cnnkit.filtering import FilterOptions, apply_filter
+
+    status, info = server.json("/api/info")
+    assert info["learned"] == [f"model:conv2d/{k}" for k in range(32)]
+    status, spec = server.json("/api/kernels/model%3Aconv2d%2F7")
+    assert status == 200 and spec["op"] == "corr"
+    bundled = kernels.learned("model:conv/7")
+    np.testing.assert_array_equal(spec["matrices"][0], bundled.kernel)
+    status, result = server.json("/api/filter", {"picture": "testcard", "op": "corr",
+                                                 "kernel": {"name": "model:conv2d/7"}})
+    card = imaging.read_image(
+        __import__("importlib.resources").resources.files("cnnkit") / "assets" / "testcard.png")
+    out = apply_filter(card.pixels, bundled, FilterOptions(op="corr"))
+    mode = result["range"]
+    want = np.rint(imaging.map_range(out, mode, 255)[0]).astype(np.uint8)
+    assert np.abs(_result_pixels(result).astype(int) - want).max() <= 1
+    for name in ("model:conv2d/99", "model:/etc/passwd:conv/1"):
+        status, answer = server.json("/api/filter", {"picture": "testcard",
+                                                     "kernel": {"name": name}})
+        assert status == 422 and "has no kernel" in answer["error"]
+
+
 def test_editing_one_cell_changes_the_result_and_the_sum(server):
     base = {"picture": "squares", "op": "corr", "border": "zero", "range": "offset"}
     matrix = [[0, 0, 0], [0, 1, 0], [0, 0, 0]]

@@ -121,7 +121,8 @@ def test_drawing_a_seven_shows_7_with_the_maps(server, browser, shots):
     actions.perform()
     _wait(browser, lambda d: d.find_element(By.ID, "digit").text == "7", "the digit 7")
     drawn = browser.execute_script(
-        "return [...document.querySelectorAll('#layers canvas[data-name]')].map((c) => c.dataset.name)")
+        "return [...document.querySelectorAll('#layers canvas[data-name]')]"
+        ".map((c) => c.dataset.name)")
     assert drawn == ["conv2d", "max_pooling2d"]
     assert len(browser.find_elements(By.CSS_SELECTOR, "#bars .bar.top")) == 1
     _screenshot(browser, shots / "draw.png")

@@ -25,7 +25,14 @@ from starlette.routing import Route
 
 from cnnkit.errors import CnnkitError
 from cnnkit.serve import explain_api, uploads
-from cnnkit.serve.kernel_lab import PictureStore, bank, describe_held, named_kernel, run_filter
+from cnnkit.serve.kernel_lab import (
+    PictureStore,
+    bank,
+    describe_held,
+    learned_filters,
+    named_kernel,
+    run_filter,
+)
 from cnnkit.serve.look import DigitLab
 from cnnkit.serve.uploads import UploadError
 
@@ -107,6 +114,7 @@ def create_app(model: Path, *, trusted_hosts: list[str] | None = None,
     """
     lab = DigitLab(model)
     store = PictureStore()
+    learned = learned_filters(lab.model)
     static = _static_files()
 
     def page(name: str):
@@ -130,6 +138,7 @@ def create_app(model: Path, *, trusted_hosts: list[str] | None = None,
             return ["#%02x%02x%02x" % tuple(int(v) for v in row) for row in table]
 
         return _ok({**lab.describe(), "samples": store.samples(), "kernels": bank(),
+                    "learned": list(learned),
                     "max_bytes": max_bytes, "max_pixels": max_pixels,
                     "colormaps": {"sequential": hexes(colormaps.SEQUENTIAL),
                                   "diverging": hexes(colormaps.DIVERGING)}})
@@ -145,7 +154,7 @@ def create_app(model: Path, *, trusted_hosts: list[str] | None = None,
 
     @api
     async def kernel(request: Request):
-        return _ok(await run_in_threadpool(named_kernel, request.path_params["name"]))
+        return _ok(await run_in_threadpool(named_kernel, request.path_params["name"], learned))
 
     @api
     async def add_picture(request: Request):
@@ -175,7 +184,7 @@ def create_app(model: Path, *, trusted_hosts: list[str] | None = None,
     async def filter_picture(request: Request):
         payload = await _json(request)
         held = store.get(str(payload.get("picture", "")))
-        return _ok(await run_in_threadpool(run_filter, held, payload))
+        return _ok(await run_in_threadpool(run_filter, held, payload, learned))
 
     @api
     async def explain(request: Request):
@@ -189,7 +198,7 @@ def create_app(model: Path, *, trusted_hosts: list[str] | None = None,
         Route("/static/{name}", static_file),
         Route("/api/info", info),
         Route("/api/look", look, methods=["POST"]),
-        Route("/api/kernels/{name}", kernel),
+        Route("/api/kernels/{name:path}", kernel),  # a lookup key ("model:conv2d/7"), no file
         Route("/api/pictures", add_picture, methods=["POST"]),
         Route("/api/pictures/{name}.png", picture),
         Route("/api/pictures/{name}", picture_info),

@@ -115,13 +115,34 @@ def describe_held(name: str, held: Held) -> dict:
             "colour": held.picture.pixels.ndim == 3, "note": note}
 
 
-def named_kernel(name: str) -> dict:
-    """A bank kernel's matrices (two for a gradient pair) and its description."""
+def learned_filters(model) -> dict[str, object]:
+    """The kernels of the model's one-channel Conv2D layers as filters, by page name
+    (``model:conv2d/7``): applied by correlation, as the layer applies them."""
+    from cnnkit.kernels import Filter
+
+    found = {}
+    for layer in model.layers:
+        weights = layer.params.get("kernel") if layer.kind == "Conv2D" else None
+        if weights is None or weights.shape[2] != 1:
+            continue  # a kernel reading several channels is no image filter
+        for k in range(weights.shape[3]):
+            found[f"model:{layer.name}/{k}"] = Filter(f"{layer.name}/{k}",
+                                                      (weights[:, :, 0, k].copy(),), op="corr")
+    return found
+
+
+def named_kernel(name: str, learned: dict | None = None) -> dict:
+    """A kernel's matrices (two for a gradient pair), its description and its usual op."""
     from cnnkit import kernels
 
-    flt = kernels.build(name)
-    spec = kernels.lookup(name)
-    return {"name": flt.name, "summary": spec.summary, "magnitude": flt.magnitude,
+    flt = (learned or {}).get(name)
+    if flt is not None:
+        summary = (f"kernel {flt.name.split('/')[1]} the model learned in its "
+                   f"{flt.name.split('/')[0]} layer (applied by correlation, as the layer does)")
+    else:
+        flt = kernels.build(name)
+        summary = kernels.lookup(name).summary
+    return {"name": flt.name, "summary": summary, "magnitude": flt.magnitude, "op": flt.op,
             "matrices": [m.tolist() for m in flt.kernels]}
 
 
@@ -131,8 +152,9 @@ def bank() -> list[dict]:
     return [{"name": spec.name, "summary": spec.summary} for spec in kernels.BANK]
 
 
-def parse_kernel(spec: dict):
-    """The request's kernel: ``{"name": ...}`` from the bank, or ``{"matrix": [[...], ...]}``.
+def parse_kernel(spec: dict, learned: dict | None = None):
+    """The request's kernel: ``{"name": ...}`` from the bank or ``learned``, or
+    ``{"matrix": [[...], ...]}``.
 
     Returns a kernels.Filter. Raises CnnkitError with what was wrong.
     """
@@ -141,7 +163,12 @@ def parse_kernel(spec: dict):
     if not isinstance(spec, dict):
         raise CnnkitError("the kernel must be given as a name or a matrix")
     if isinstance(spec.get("name"), str):
-        return kernels.build(spec["name"])
+        name = spec["name"]
+        if name.startswith(kernels.MODEL_PREFIX):  # only the served model's, never a path
+            if name not in (learned or {}):
+                raise CnnkitError(f"the model has no kernel '{name}'")
+            return learned[name]
+        return kernels.build(name)
     rows = spec.get("matrix")
     if (not isinstance(rows, list) or not rows or not all(isinstance(r, list) for r in rows)
             or len(rows) > MAX_SIDE):
@@ -166,7 +193,7 @@ def _choice(value, choices, what: str) -> str:
     return value
 
 
-def run_filter(held: Held, request: dict) -> dict:
+def run_filter(held: Held, request: dict, learned: dict | None = None) -> dict:
     """Filter a held picture as the request says; JSON-ready result with a PNG data URL.
 
     request: kernel (see :func:`parse_kernel`), op conv|corr, border, relu (bool),
@@ -178,7 +205,7 @@ def run_filter(held: Held, request: dict) -> dict:
     from cnnkit.ops.pool import max_pool
 
     started = time.perf_counter()
-    flt = parse_kernel(request.get("kernel"))
+    flt = parse_kernel(request.get("kernel"), learned)
     op = _choice(request.get("op", "conv"), OPS, "op")
     border = _choice(request.get("border", "reflect"), BORDERS, "border")
     mode = _choice(request.get("range", "auto"), RANGES, "range")

@@ -73,6 +73,7 @@
     try {
       const spec = await cnnkit.call(`/api/kernels/${encodeURIComponent(name)}`);
       kernel = {name};
+      document.getElementById("op").value = spec.op; // learned kernels: correlation
       drawMatrix(spec.matrices[0]);
       sizeBox.value = String(spec.matrices[0].length);
       document.getElementById("summary").textContent = spec.magnitude
@@ -171,6 +172,17 @@
         option.textContent = k.name;
         option.title = k.summary;
         named.appendChild(option);
+      }
+      if (info.learned.length) {
+        const group = document.createElement("optgroup");
+        group.label = "learned by the model";
+        for (const name of info.learned) {
+          const option = document.createElement("option");
+          option.value = name;
+          option.textContent = name.replace("model:", "");
+          group.appendChild(option);
+        }
+        named.appendChild(group);
       }
       const samples = document.getElementById("samples");
       for (const s of info.samples) {
