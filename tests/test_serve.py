@@ -84,6 +84,17 @@ def test_a_drawn_seven_is_read_as_predict_reads_it(server):
         ("conv2d", [26, 26, 32]), ("max_pooling2d", [13, 13, 32])]
 
 
+def test_the_preparation_stages_come_on_request(server):
+    body = png(drawn_seven())
+    assert server.json("/api/look", body)[1]["stages"] == []
+    result = server.json("/api/look?stages=1", body)[1]
+    last = result["stages"][-1]
+    assert len(result["stages"]) >= 3 and (last["width"], last["height"]) == (28, 28)
+    final = np.frombuffer(base64.b64decode(last["data"]), np.uint8)
+    prepared = np.frombuffer(base64.b64decode(result["prepared"]), np.uint8)
+    assert np.abs(final.astype(int) - prepared).max() <= 1  # the last stage is the input
+
+
 def test_feature_maps_are_the_layers_outputs_on_one_scale(server):
     from cnnkit import digits
     from cnnkit.imaging import Picture
@@ -181,7 +192,7 @@ def test_an_upload_over_the_size_limit_is_refused_before_it_is_read(server):
 
 
 def test_an_unexpected_failure_is_a_500_and_the_server_carries_on(server, monkeypatch):
-    def broken(picture):
+    def broken(*args):
         raise RuntimeError("a bug")
 
     monkeypatch.setattr(server.app.state.lab, "look", broken)

@@ -114,6 +114,7 @@ def test_drawing_a_seven_shows_7_with_the_maps(server, browser, shots):
     browser.get(server.url)
     _wait(browser, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready"),
           "the model's description")
+    browser.find_element(By.CSS_SELECTOR, "#steps-box summary").click()  # show the stages
     pad = browser.find_element(By.ID, "pad")
     actions = ActionChains(browser, duration=10)
     # a 7: the top bar left to right, then the long diagonal down to the lower left
@@ -125,6 +126,8 @@ def test_drawing_a_seven_shows_7_with_the_maps(server, browser, shots):
         ".map((c) => c.dataset.name)")
     assert drawn == ["conv2d", "max_pooling2d"]
     assert len(browser.find_elements(By.CSS_SELECTOR, "#bars .bar.top")) == 1
+    _wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#stages canvas")) >= 3,
+          "the preparation's stages")
     _screenshot(browser, shots / "draw.png")
 
     browser.find_element(By.ID, "undo").click()  # the only stroke: the pad is blank again

@@ -147,8 +147,10 @@ def create_app(model: Path, *, trusted_hosts: list[str] | None = None,
     async def look(request: Request):
         body = await uploads.read_body(request, max_bytes)
 
+        stages = request.query_params.get("stages") == "1"
+
         def work():
-            return lab.look(uploads.decode(body, max_pixels, grey=True))
+            return lab.look(uploads.decode(body, max_pixels, grey=True), stages)
 
         return _ok(await run_in_threadpool(work))
 

@@ -73,9 +73,11 @@ class DigitLab:
                     maps.append((layer, x[0]))
         return x[0], maps
 
-    def look(self, picture: Picture) -> dict:
+    def look(self, picture: Picture, stages: bool = False) -> dict:
         """Everything the draw page shows for one picture, JSON-ready.
 
+        stages : also return the preparation's stages (as ``predict --show-steps`` saves
+            them), each as uint8 bytes with its size
         Raises CnnkitError (e.g. digits.NoDigitError for a blank canvas).
         """
         from cnnkit import digits
@@ -88,7 +90,11 @@ class DigitLab:
         layers = [self._encode(layer, values) for layer, values in maps]
         done = time.perf_counter()
         order = np.argsort(-probs, kind="stable")
+        steps = [{"name": name, "width": int(a.shape[1]), "height": int(a.shape[0]),
+                  "data": b64(to_bytes(a, 0.0, 1.0))} for name, a in prepared.stages
+                 ] if stages else []
         return {
+            "stages": steps,
             "digit": int(order[0]), "confidence": float(probs[order[0]]),
             "probs": [round(float(p), 6) for p in probs],
             "prepared": b64(np.clip(np.rint(prepared.digit), 0, 255)),

@@ -98,7 +98,8 @@
 
   async function send(data) {
     try {
-      const result = await cnnkit.call("/api/look", {method: "POST", body: data});
+      const stages = document.getElementById("steps-box").open ? "?stages=1" : "";
+      const result = await cnnkit.call(`/api/look${stages}`, {method: "POST", body: data});
       show(result);
       cnnkit.say(message, "");
     } catch (err) {
@@ -150,6 +151,7 @@
     prepared.fillStyle = "black";
     prepared.fillRect(0, 0, 28, 28);
     document.getElementById("layers").innerHTML = "";
+    document.getElementById("stages").innerHTML = "";
   }
 
   function show(result) {
@@ -172,7 +174,30 @@
     grey.forEach((v, i) => { image.data.set([v, v, v, 255], 4 * i); });
     prepared.putImageData(image, 0, 0);
     showLayers(result.layers);
+    showStages(result.stages);
   }
+
+  // The preparation's stages, small, in order: as `cnnkit predict --show-steps` saves them.
+  function showStages(stages) {
+    const holder = document.getElementById("stages");
+    holder.innerHTML = "";
+    for (const stage of stages) {
+      const figure = document.createElement("figure");
+      const canvas = document.createElement("canvas");
+      canvas.width = stage.width; canvas.height = stage.height;
+      canvas.className = "pixelated";
+      const side = Math.max(stage.width, stage.height);
+      canvas.style.width = `${Math.round(72 * stage.width / side)}px`;
+      const image = canvas.getContext("2d").createImageData(stage.width, stage.height);
+      cnnkit.bytes(stage.data).forEach((v, i) => image.data.set([v, v, v, 255], 4 * i));
+      canvas.getContext("2d").putImageData(image, 0, 0);
+      const caption = document.createElement("figcaption");
+      caption.textContent = stage.name.replace(/^\d+-/, "").replace(/-/g, " ");
+      figure.append(canvas, caption);
+      holder.appendChild(figure);
+    }
+  }
+  document.getElementById("steps-box").addEventListener("toggle", () => update());
 
   function layerCanvas(layer) {
     const [h, w, c] = layer.shape;
