@@ -142,6 +142,7 @@ def _truncated() -> bytes:
     (b"", 400, "empty"),
     (b"GIF87a? not really", 415, "not a picture"),
     (b"%PDF-1.4 a document", 415, "not a picture"),
+    (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n", 415, "not a picture"),  # no gs
     ("truncated", 422, "corrupt or truncated"),
     ("bomb", 413, "megapixels"),
     ("blank", 422, "no digit found"),
