@@ -343,6 +343,28 @@ def test_serve_binds_loopback_by_default_and_warns_for_other_hosts(runner, monke
     assert result.exit_code == 0 and "warning:" in result.stderr and "no login" in result.stderr
 
 
+def test_serve_refuses_a_model_that_does_not_read_28x28_digits(runner, tmp_path):
+    from cnnkit.nn.io import save_model
+    from cnnkit.nn.layers import Conv2D, Dense, Flatten
+    from cnnkit.nn.model import Sequential
+
+    model = Sequential([Conv2D(2, 3), Flatten(), Dense(10, activation="softmax")], (32, 32, 1))
+    save_model(tmp_path / "big.npz", model)
+    result = invoke(runner, "serve", "--model", tmp_path / "big.npz")
+    assert result.exit_code == 1 and "needs a model of 28x28x1 digits" in result.stderr
+
+
+def test_serve_says_when_the_port_is_taken(runner):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        result = invoke(runner, "serve", "--port", port)
+    assert result.exit_code == 1 and f"cannot listen on 127.0.0.1:{port}" in result.stderr
+
+
 def test_is_loopback():
     from cnnkit.cli.serve_cmd import is_loopback
 

@@ -61,7 +61,8 @@ def serve_command(
 
         set_threads(threads)
         ipv4 = "." in host or host.lower() == "localhost" or not host
-        hosts = (["127.0.0.1", "localhost"] if loopback and ipv4 else ["*"])
+        # the Host names a loopback page may use; Starlette's check cannot parse IPv6 hosts
+        hosts = [host, "127.0.0.1", "localhost"] if loopback and ipv4 else ["*"]
         application = create_app(path, trusted_hosts=hosts, max_pixels=max_pixels)
         sock = socket.socket(socket.AF_INET if ipv4 else socket.AF_INET6, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
