@@ -298,6 +298,8 @@ def test_bad_json_is_explained(server):
     status, _, body = server.request("/api/filter", b"{not json",
                                      {"Content-Type": "application/json"})
     assert status == 400 and "not valid JSON" in json.loads(body)["error"]
+    status, _, body = server.request("/api/filter", b"", {"Content-Type": "application/json"})
+    assert status == 400 and "no JSON body" in json.loads(body)["error"]
 
 
 def test_the_step_through_uses_explain_numbers(server):

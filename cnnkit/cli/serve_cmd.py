@@ -79,7 +79,7 @@ def serve_command(
     if not loopback:
         common.err.print(f"[bold yellow]warning:[/] listening on {common.escape(host)}: anyone "
                          f"who can reach this machine can use the page (there is no login)")
-    common.out.print(f"cnnkit serve: {url}  (model {path.name}; Ctrl-C stops)")
+    common.out.print(common.escape(f"cnnkit serve: {url}  (model {path.name}; Ctrl-C stops)"))
     if open_browser:
         import webbrowser
 

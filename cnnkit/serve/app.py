@@ -38,7 +38,7 @@ from cnnkit.serve.uploads import UploadError
 
 log = logging.getLogger("cnnkit.serve")
 MAX_JSON = 64 * 1024
-LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "::1", "[::1]", "testserver"]
+LOOPBACK_HOSTS = ["127.0.0.1", "localhost"]
 # Only what the package ships: no CDN, no inline script, no request leaves the machine.
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; "
@@ -92,7 +92,12 @@ def api(handler):
 
 
 async def _json(request: Request) -> dict:
-    body = await uploads.read_body(request, MAX_JSON)
+    try:
+        body = await uploads.read_body(request, MAX_JSON)
+    except UploadError as exc:
+        if exc.status == 400:  # empty
+            raise UploadError("the request has no JSON body") from None
+        raise
     try:
         payload = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError):

@@ -8,6 +8,7 @@ to give, so no request can reach a file.
 
 from __future__ import annotations
 
+import base64
 import io
 import math
 import secrets
@@ -225,8 +226,6 @@ def run_filter(held: Held, request: dict, learned: dict | None = None) -> dict:
     Image.fromarray(pixels).save(buffer, format="PNG", compress_level=PNG_LEVEL)
     done = time.perf_counter()
     facts = kernels.describe(flt.kernel)
-    import base64
-
     return {
         "image": "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode(),
         "width": int(pixels.shape[1]), "height": int(pixels.shape[0]),
