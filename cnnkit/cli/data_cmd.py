@@ -13,7 +13,7 @@ from cnnkit.cli.app import app
 
 DATA = "Data: MNIST"
 
-data_app = typer.Typer(no_args_is_help=True, rich_markup_mode="rich",
+data_app = common.App(no_args_is_help=True, rich_markup_mode="rich",
                        help="Fetch, inspect, export and clear the MNIST data.")
 app.add_typer(data_app, name="data", rich_help_panel=DATA)
 
@@ -225,14 +225,19 @@ def export_command(
     [dim]Example:[/] cnnkit data export --split test --count 20 --out-dir digits
     """
     with common.user_errors():
+        from cnnkit.files import check_target, make_dir
         from cnnkit.imaging import write_image
 
         images, labels = load_data(split.value, data)
         if start >= len(images):
             raise common.fail(f"--start {start} is past the last index {len(images) - 1}")
         stop = min(start + count, len(images))
-        for index in range(start, stop):
-            target = out_dir / f"{index}_{labels[index]}.png"
+        targets = [out_dir / f"{index}_{labels[index]}.png" for index in range(start, stop)]
+        if out_dir.is_dir():  # every name checked before the first is written
+            for target in targets:
+                check_target(target, force)
+        make_dir(out_dir)
+        for index, target in zip(range(start, stop), targets):
             write_image(target, images[index].astype("float32"), 255.0, force=force)
     common.err.print(f"[green]wrote[/] {stop - start} digits to {common.escape(out_dir)}")
 

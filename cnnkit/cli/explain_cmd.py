@@ -12,7 +12,7 @@ from cnnkit.cli import common
 from cnnkit.cli.app import IMAGES, app
 from cnnkit.cli.filter_cmd import Op
 
-explain_app = typer.Typer(no_args_is_help=True, rich_markup_mode="rich",
+explain_app = common.App(no_args_is_help=True, rich_markup_mode="rich",
                           help="Walk through convolution, ReLU or pooling step by step.")
 app.add_typer(explain_app, name="explain", rich_help_panel=IMAGES)
 

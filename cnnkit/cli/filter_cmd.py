@@ -160,7 +160,10 @@ def filter_command(
             mode = display_range(flt, relu)
         options = FilterOptions(op=op.value if op else flt.op, border=border.value, cval=cval,
                                 stride=stride, bias=bias, relu=relu)
-    files = common.image_inputs(inputs, output, threads, raw=mode == "float")
+    files = common.image_inputs(inputs, output, threads, raw=mode == "float", out_dir=out_dir)
+    if mode != "float":  # a float output's suffix depends on the picture's channels
+        common.check_outputs(files, lambda path: common.output_path(
+            path, output, out_dir, flt.name, ".png", force))
 
     def work(path: Path) -> dict:
         return _filter_file(path, flt, options, mode, filter_alpha, output, out_dir, force,

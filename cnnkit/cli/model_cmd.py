@@ -84,9 +84,9 @@ def train_command(
     augment: Annotated[bool, typer.Option(
         "--augment/--no-augment", help="Random shifts of up to 2 px.", rich_help_panel=RECIPE)
     ] = True,
-    val_split: Annotated[int, typer.Option(
-        "--val-split", min=0, help="Training images held out for validation.",
-        rich_help_panel=RECIPE)] = 5000,
+    val_split: Annotated[Optional[int], typer.Option(
+        "--val-split", min=0, help="Training images held out for validation (default: one in "
+        "twelve, 5,000 of 60,000).", rich_help_panel=RECIPE, show_default=False)] = None,
     seed: Annotated[int, typer.Option(
         "--seed", help="Seeds init, split, shuffling, dropout, augmentation.",
         rich_help_panel=RECIPE)] = 0,
@@ -116,8 +116,9 @@ def train_command(
     """
     if output.suffix != ".npz":
         raise common.fail(f"{output}: the model file name must end in .npz", 2)
-    if output.exists() and not force:
-        raise common.fail(f"{output}: exists (use --force to replace it)")
+    for path in (output, output.with_suffix(".history.json"),
+                 output.with_suffix(".history.csv")):
+        common.picture_target(path, force, suffix=path.suffix)
     checkpoint = output.with_suffix(".ckpt.npz")
     if plot is not None:  # fail before training, not after
         common.picture_target(plot, force)
@@ -126,7 +127,7 @@ def train_command(
 
             require_matplotlib()
     with common.user_errors(), _limit_threads(threads):
-        from cnnkit.nn.train import TrainConfig, Trainer, resume_trainer
+        from cnnkit.nn.train import TrainConfig, Trainer, default_val_split, resume_trainer
 
         images, labels = load_data("train", data, verify=not no_verify)
         if resume is not None:
@@ -134,6 +135,13 @@ def train_command(
             common.err.print(f"resuming {common.escape(resume)} at epoch "
                              f"{trainer.state.epoch + 1}, batch {trainer.state.batch + 1}")
         else:
+            available = len(images) if limit is None else min(limit, len(images))
+            if val_split is None:
+                val_split = default_val_split(available)
+            elif val_split >= available:
+                raise common.fail(f"--val-split {val_split} leaves no training images: there "
+                                  f"are {available:,} (--limit and the data); give a smaller "
+                                  f"--val-split", 2)
             config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr,
                                  optimizer=optimizer.value, schedule=schedule.value,
                                  dropout=dropout, weight_decay=weight_decay, augment=augment,
@@ -233,7 +241,7 @@ def _finish(trainer, output: Path, checkpoint: Path, data, no_verify, data_info,
             as_json, quiet) -> None:
     from dataclasses import asdict
 
-    from cnnkit.files import atomic_path
+    from cnnkit.files import atomic_path, commit_now
     from cnnkit.nn.io import save_model
     from cnnkit.nn.train import evaluate_loss
 
@@ -248,12 +256,13 @@ def _finish(trainer, output: Path, checkpoint: Path, data, no_verify, data_info,
     save_model(output, trainer.model, force=force,
                training={**asdict(trainer.config), "history": history}, data=data_info,
                metrics=metrics)
-    with atomic_path(output.with_suffix(".history.json")) as tmp:
+    with atomic_path(output.with_suffix(".history.json"), force=force) as tmp:
         tmp.write_text(json.dumps(history, indent=1))
-    with atomic_path(output.with_suffix(".history.csv")) as tmp:
+    with atomic_path(output.with_suffix(".history.csv"), force=force) as tmp:
         columns = list(history[0])
         tmp.write_text("\n".join([",".join(columns)] + [
             ",".join("" if h[c] is None else str(h[c]) for c in columns) for h in history]) + "\n")
+    commit_now()  # the model is on disk before its checkpoint goes
     checkpoint.unlink(missing_ok=True)  # the model now holds everything worth keeping
     if as_json:
         common.print_json({"event": "done", "output": str(output), **metrics})
@@ -277,10 +286,12 @@ def evaluate_command(
     mistakes: Annotated[Optional[Path], typer.Option(
         "--mistakes", help="Write a contact sheet of the --worst mistakes (PNG).",
         dir_okay=False, show_default=False)] = None,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite existing pictures.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite existing pictures and CSV.")
+                     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
     csv: Annotated[Optional[Path], typer.Option(
-        "--csv", help="Write per-class metrics and confusion counts to this CSV.",
+        "--csv", help="Write per-class metrics and confusion counts to this CSV (an existing "
+        "file only with --force).",
         dir_okay=False, show_default=False)] = None,
     threads: Threads = None,
 ) -> None:
@@ -291,6 +302,8 @@ def evaluate_command(
     for picture in (plot, mistakes):
         if picture is not None:
             common.picture_target(picture, force)
+    if csv is not None:
+        common.picture_target(csv, force, suffix=csv.suffix)
     path = resolve_model(model)
     with common.user_errors(), _limit_threads(threads):
         import numpy as np
@@ -316,7 +329,7 @@ def evaluate_command(
                   "per_class": per_class(confusion),
                   "mistakes": top_mistakes(probs, labels, worst)}
         if csv is not None:
-            _write_csv(csv, report)
+            _write_csv(csv, report, force)
         _write_pictures(report, images, plot, mistakes, force)
     if as_json:
         common.print_json(report)
@@ -345,7 +358,7 @@ def _write_pictures(report: dict, images, plot: Path | None, mistakes: Path | No
     report["pictures"] = [str(p) for p in written]
 
 
-def _write_csv(path: Path, report: dict) -> None:
+def _write_csv(path: Path, report: dict, force: bool) -> None:
     from cnnkit.files import atomic_path
 
     header = ["class", "precision", "recall", "f1", "support"] + [
@@ -355,7 +368,7 @@ def _write_csv(path: Path, report: dict) -> None:
         lines.append(",".join([str(row["class"]), f"{row['precision']:.6f}",
                                f"{row['recall']:.6f}", f"{row['f1']:.6f}",
                                str(row["support"])] + [str(c) for c in counts]))
-    with atomic_path(path) as tmp:
+    with atomic_path(path, force=force) as tmp:
         tmp.write_text("\n".join(lines) + "\n")
 
 

@@ -74,8 +74,10 @@ def pool_command(
     """
     window = _pair(size, "--size")
     step = _pair(stride, "--stride") if stride is not None else window
-    files = common.image_inputs(inputs, output, threads)
+    files = common.image_inputs(inputs, output, threads, out_dir=out_dir)
     name = f"{mode.value}pool{'x'.join(map(str, window)) if window[0] != window[1] else window[0]}"
+    common.check_outputs(files, lambda path: common.output_path(
+        path, output, out_dir, name, ".png", force))
 
     def work(path: Path) -> dict:
         return _pool_file(path, mode.value, window, step, padding.value, upscale, name, output,
@@ -156,7 +158,7 @@ def stack_command(
         raise common.fail("say where to write: -o OUT, --stages DIR and/or --sheet FILE", 2)
     with common.user_errors():
         from cnnkit import imaging, pipeline, viz
-        from cnnkit.errors import ImageError
+        from cnnkit.files import check_target, make_dir
         from cnnkit.ops._jit import set_threads
 
         set_threads(threads)
@@ -164,16 +166,21 @@ def stack_command(
         for path in (output, sheet):
             if path is not None:
                 imaging.check_output_suffix(path)
-                if path.exists() and not force:
-                    raise ImageError(f"{path}: exists (use --force to overwrite)")
+                check_target(path, force)
+        labels = ["input"] + [step.text for step in parsed]
+        stage_files = [] if stages_dir is None else [
+            stages_dir / f"{index:02d}_{_slug(label)}.png" for index, label in enumerate(labels)]
+        if stages_dir is not None and stages_dir.is_dir():
+            for target in stage_files:
+                check_target(target, force)
         picture = imaging.read_image(image, max_pixels)
         grey = picture.pixels if picture.pixels.ndim == 2 else picture.pixels @ [0.299, 0.587,
                                                                                   0.114]
         stages = pipeline.run(grey.astype("float32"), parsed)
         written = []
         if stages_dir is not None:
-            for index, stage in enumerate(stages):
-                target = stages_dir / f"{index:02d}_{_slug(stage.label)}.png"
+            make_dir(stages_dir)
+            for target, stage in zip(stage_files, stages):
                 _write_stage(target, stage, force)
                 written.append(str(target))
         if output is not None:

@@ -40,12 +40,13 @@ def weights_digest(named: list[tuple[str, np.ndarray]]) -> str:
     return digest.hexdigest()
 
 
-def _write(path: Path, header: dict, arrays: dict[str, np.ndarray], force: bool) -> None:
+def _write(path: Path, header: dict, arrays: dict[str, np.ndarray], force: bool,
+           now: bool = False) -> None:
     payload = {_HEADER: np.frombuffer(json.dumps(header).encode(), dtype=np.uint8), **arrays}
     path = Path(path)
     if path.suffix != ".npz":
         raise ModelError(f"{path}: model and checkpoint files end in .npz")
-    with atomic_path(path, force=force) as tmp:
+    with atomic_path(path, force=force, now=now) as tmp:
         np.savez(tmp, **payload)
 
 
@@ -129,7 +130,7 @@ def save_checkpoint(path: Path, model: Sequential, optimizer_arrays: dict[str, n
     arrays = {f"weights:{n}": v for n, v in model.named_params()}
     arrays.update({f"optimizer:{n}": v for n, v in optimizer_arrays.items()})
     arrays["order"] = order
-    _write(path, header, arrays, force=True)
+    _write(path, header, arrays, force=True, now=True)  # on disk at once, whatever follows
 
 
 def load_checkpoint(path: Path) -> tuple[Sequential, dict, dict[str, np.ndarray], np.ndarray]:
