@@ -105,6 +105,7 @@ def guarded(command):
 
         from cnnkit.files import transaction
 
+        _check_numbers(kwargs)
         with warnings.catch_warnings():
             warnings.simplefilter("default" if STATE.debug else "ignore")
             try:
@@ -126,6 +127,25 @@ def guarded(command):
                 raise fail(*describe_error(exc)) from None
 
     return run
+
+
+def _check_numbers(values: dict) -> None:
+    """No option of any command takes NaN or infinity: refuse them at the edge (exit 2),
+    naming the option, before they reach a kernel, a bias or a comparison."""
+    import math
+
+    for name, value in values.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise fail(f"{_option_name(name)} must be a finite number, got {value}", 2)
+
+
+def _option_name(name: str) -> str:
+    context = click.get_current_context(silent=True)
+    if context is not None:
+        for param in context.command.params:
+            if param.name == name and param.opts:
+                return max(param.opts, key=len)
+    return "--" + name.replace("_", "-")
 
 
 class App(typer.Typer):

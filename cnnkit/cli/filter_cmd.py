@@ -67,6 +67,7 @@ Compare = Annotated[bool, typer.Option(
     "--compare", help="Write input and output side by side in one PNG.")]
 
 PARAMS = "Kernel parameters"
+MAX_STRIDE = 10_000
 OUTPUT = "Output"
 
 
@@ -110,7 +111,8 @@ def filter_command(
     ] = Border.reflect,
     cval: Annotated[float, typer.Option("--cval", help="Value outside the image for --border zero.")
                     ] = 0.0,
-    stride: Annotated[int, typer.Option("--stride", min=1, help="Step between output pixels.")] = 1,
+    stride: Annotated[int, typer.Option("--stride", min=1, max=MAX_STRIDE,
+                                        help="Step between output pixels.")] = 1,
     relu: Annotated[bool, typer.Option("--relu", help="Apply ReLU (max(x, 0)) after the filter.")
                     ] = False,
     value_range: Annotated[Range, typer.Option(

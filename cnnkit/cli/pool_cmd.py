@@ -36,11 +36,18 @@ class Padding(str, Enum):
     same = "same"
 
 
+MAX_WINDOW = 10_000
+
+
 def _pair(text: str, option: str) -> tuple[int, int]:
-    match = re.fullmatch(r"\s*(\d+)\s*(?:x\s*(\d+))?\s*", text)
+    match = re.fullmatch(r"\s*(\d{1,9})\s*(?:[xX]\s*(\d{1,9}))?\s*", text)
     if not match or int(match.group(1)) < 1 or (match.group(2) and int(match.group(2)) < 1):
-        raise common.fail(f"{option} takes N or HxW with positive numbers, got '{text}'", 2)
-    return int(match.group(1)), int(match.group(2) or match.group(1))
+        raise common.fail(f"{option} takes N or HxW with positive numbers, got '{text[:40]}'",
+                          2)
+    pair = int(match.group(1)), int(match.group(2) or match.group(1))
+    if max(pair) > MAX_WINDOW:
+        raise common.fail(f"{option} {text.strip()} is above the limit of {MAX_WINDOW:,}", 2)
+    return pair
 
 
 @app.command("pool", rich_help_panel=IMAGES)
@@ -93,6 +100,7 @@ def _pool_file(path, mode, window, step, padding, upscale, name, output, out_dir
 
     from cnnkit import imaging
     from cnnkit.errors import ImageError
+    from cnnkit.limits import check_pixels
     from cnnkit.ops.pool import avg_pool, max_pool
 
     started = time.perf_counter()
@@ -106,6 +114,8 @@ def _pool_file(path, mode, window, step, padding, upscale, name, output, out_dir
         raise ImageError(f"{path}: {exc}") from None
     shown = result
     if upscale:
+        check_pixels(result.shape[0] * step[0], result.shape[1] * step[1], max_pixels,
+                     f"--upscale by the stride {step[0]}x{step[1]}", path)
         shown = np.repeat(np.repeat(result, step[0], axis=0), step[1], axis=1)
         alpha = None if alpha is None else np.repeat(np.repeat(alpha, step[0], 0), step[1], 1)
     if compare:
