@@ -86,7 +86,7 @@ def test_truncated_images_are_refused(tmp_path, rng, suffix):
 def test_missing_file_and_directory(tmp_path):
     with pytest.raises(ImageError, match="cannot read: no such file"):
         imaging.read_image(tmp_path / "nope.png")
-    with pytest.raises(ImageError, match="is a directory"):
+    with pytest.raises(ImageError, match="is a folder"):
         imaging.read_image(tmp_path)
 
 
