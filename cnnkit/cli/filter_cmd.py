@@ -177,7 +177,10 @@ def filter_command(
 
 def _filter_file(path, flt, options, mode, filter_alpha, output, out_dir, force, compare,
                  max_pixels) -> dict:
+    import numpy as np
+
     from cnnkit import imaging
+    from cnnkit.errors import ImageError
     from cnnkit.filtering import apply_filter, sample_alpha
 
     started = time.perf_counter()
@@ -186,6 +189,9 @@ def _filter_file(path, flt, options, mode, filter_alpha, output, out_dir, force,
     suffix = (".tiff" if not colour else ".npy") if mode == "float" else ".png"
     target = common.output_path(path, output, out_dir, flt.name, suffix, force)
     result = apply_filter(picture.pixels, flt, options)
+    if not np.isfinite(result).all():  # finite inputs, so only --scale/--bias can do this
+        raise ImageError(f"{path}: the filtered values overflow float32; lower --scale, "
+                         f"--bias or the kernel's values")
     alpha = picture.alpha
     if alpha is not None:
         kernel_shape = flt.kernel.shape

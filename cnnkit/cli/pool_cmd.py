@@ -186,6 +186,7 @@ def stack_command(
         picture = imaging.read_image(image, max_pixels)
         grey = picture.pixels if picture.pixels.ndim == 2 else picture.pixels @ [0.299, 0.587,
                                                                                   0.114]
+        pipeline.check_size(parsed, grey.shape[:2])
         stages = pipeline.run(grey.astype("float32"), parsed)
         written = []
         if stages_dir is not None:
