@@ -86,6 +86,8 @@ def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS, grey: bool = Fa
                          f"GIF, TIFF, WebP, PNM)") from None
     except (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error,
             MemoryError, ImageError) as exc:
+        if not isinstance(exc, ImageError):
+            checks.png_pixel_data(path, keep=False)  # a PNG's own, more precise, message
         raise checks.decode_error(path, exc) from None
     checks.check_finite(path, picture.pixels)
     return picture

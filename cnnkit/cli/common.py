@@ -244,7 +244,8 @@ def run_batch(files: list[Path], work, *, as_json: bool, quiet: bool, label: str
         colour = "red" if failures else "green"
         err.print(f"[{colour}]{done} of {len(files)} files written, {failures} failed[/]")
     if failures:
-        commit_now()  # the good files' outputs are results; keep them
+        if failures < len(files):
+            commit_now()  # the good files' outputs are results; keep them
         raise typer.Exit(1)
 
 
@@ -302,8 +303,15 @@ def image_inputs(inputs: list[Path], output: Path | None, threads: int | None,
         if files and out_dir is not None:
             make_dir(out_dir)
     if not files:
-        raise fail("no image files found in the given inputs")
+        raise no_images(inputs)
     return files
+
+
+def no_images(inputs: list[Path]) -> typer.Exit:
+    """The failure for inputs that hold no picture, naming them."""
+    named = ", ".join(f"{p} (a folder)" if p.is_dir() else str(p) for p in inputs[:3])
+    more = f" and {len(inputs) - 3} more" if len(inputs) > 3 else ""
+    return fail(f"no image files found in {named}{more}")
 
 
 def picture_target(path: Path, force: bool, suffix: str = ".png") -> Path:

@@ -77,7 +77,7 @@ def predict_command(
         scale = float(header.get("input", {}).get("pixel_scale", 1 / 255))
         files = common.expand_inputs(inputs, imaging.IMAGE_SUFFIXES)
         if not files:
-            raise common.fail("no image files found in the given inputs")
+            raise common.no_images(inputs)
     results: list[dict] = []
 
     def prepare(file: Path):
