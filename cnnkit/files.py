@@ -50,20 +50,27 @@ class Transaction:
     def commit(self) -> None:
         """Rename every pending file into place; first check that none appeared meanwhile."""
         pending, self.pending = self.pending, []
+        created: list[Path] = []  # new files already renamed, undone if a later rename fails
         try:
             for _, target, force in pending:
                 if not force and target.exists():
                     raise OutputExistsError(f"{target}: exists (use --force to overwrite)")
             while pending:
                 tmp, target, _ = pending[0]
+                existed = target.exists()
                 try:
                     os.replace(tmp, target)
                 except OSError as exc:
                     raise WriteError(os_message(exc, "write", target)) from None
+                if not existed:
+                    created.append(target)
                 pending.pop(0)
-        finally:
-            for tmp, _, _ in pending:
-                tmp.unlink(missing_ok=True)
+        except BaseException:
+            for path in created + [tmp for tmp, _, _ in pending]:
+                with contextlib.suppress(OSError):
+                    path.unlink(missing_ok=True)
+            self.rollback_folders()
+            raise
         self.made = []
 
     def rollback(self) -> None:
@@ -71,6 +78,9 @@ class Transaction:
             with contextlib.suppress(OSError):
                 tmp.unlink(missing_ok=True)
         self.pending = []
+        self.rollback_folders()
+
+    def rollback_folders(self) -> None:
         for folder in reversed(self.made):
             with contextlib.suppress(OSError):
                 folder.rmdir()  # only when empty: a folder that holds other files stays

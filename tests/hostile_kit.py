@@ -133,3 +133,26 @@ def os_error(code: int) -> OSError:
     return OSError(code, {errno.EROFS: "Read-only file system",
                           errno.ENOSPC: "No space left on device",
                           errno.EACCES: "Permission denied"}.get(code, "error"))
+
+
+def tiny_mnist(folder: Path, count: int = 64, seed: int = 0) -> Path:
+    """IDX files with MNIST's names but ``count`` random digits (use with --no-verify)."""
+    from cnnkit.data.idx import write_idx
+
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for prefix in ("train", "t10k"):
+        write_idx(folder / f"{prefix}-images-idx3-ubyte",
+                  rng.integers(0, 256, (count, 28, 28), dtype=np.uint8))
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte",
+                  (np.arange(count) % 10).astype(np.uint8))
+    return folder
+
+
+def history_json(path: Path) -> Path:
+    import json
+
+    rows = [{"epoch": e, "train_loss": 1.0 / e, "train_accuracy": 0.5 + e / 10,
+             "val_loss": 1.1 / e, "val_accuracy": 0.45 + e / 10} for e in (1, 2, 3)]
+    path.write_text(json.dumps(rows))
+    return path

@@ -218,6 +218,9 @@ def export_command(
     count: Annotated[int, typer.Option("--count", min=1, help="How many digits.")] = 20,
     start: Annotated[int, typer.Option("--start", min=0, help="Index of the first digit.")] = 0,
     data: DataDir = None,
+    no_verify: Annotated[bool, typer.Option(
+        "--no-verify", help="Accept IDX files that are not the official MNIST (after "
+        "structural checks).")] = False,
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False,
 ) -> None:
     """Write MNIST digits as PNG files named <index>_<label>.png.
@@ -228,7 +231,7 @@ def export_command(
         from cnnkit.files import check_target, make_dir
         from cnnkit.imaging import write_image
 
-        images, labels = load_data(split.value, data)
+        images, labels = load_data(split.value, data, verify=not no_verify)
         if start >= len(images):
             raise common.fail(f"--start {start} is past the last index {len(images) - 1}")
         stop = min(start + count, len(images))
