@@ -10,9 +10,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import click
 import typer
 from rich.console import Console
+
+try:  # Typer 0.2x carries its own copy of Click; older versions use Click itself
+    from typer._click import ClickException as _ClickException
+    from typer._click.globals import get_current_context as _current_context
+except ImportError:  # pragma: no cover - depends on the installed Typer
+    from click import ClickException as _ClickException
+    from click import get_current_context as _current_context
 
 
 @dataclass
@@ -25,8 +31,8 @@ STATE = _State()
 out = Console(highlight=False, soft_wrap=True, emoji=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 INTERRUPTED = 130
-_EXITS = (typer.Exit, click.exceptions.Exit)
-_PASS_THROUGH = _EXITS + (typer.Abort, click.ClickException, click.Abort)
+_EXITS = (typer.Exit,)
+_PASS_THROUGH = _EXITS + (typer.Abort, _ClickException)
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -140,7 +146,7 @@ def _check_numbers(values: dict) -> None:
 
 
 def _option_name(name: str) -> str:
-    context = click.get_current_context(silent=True)
+    context = _current_context(silent=True)
     if context is not None:
         for param in context.command.params:
             if param.name == name and param.opts:

@@ -88,7 +88,7 @@ def train_command(
         "--val-split", min=0, help="Training images held out for validation (default: one in "
         "twelve, 5,000 of 60,000).", rich_help_panel=RECIPE, show_default=False)] = None,
     seed: Annotated[int, typer.Option(
-        "--seed", help="Seeds init, split, shuffling, dropout, augmentation.",
+        "--seed", min=0, help="Seeds init, split, shuffling, dropout, augmentation.",
         rich_help_panel=RECIPE)] = 0,
     limit: Annotated[Optional[int], typer.Option(
         "--limit", min=1, help="Train on the first N images only (quick tries).",
