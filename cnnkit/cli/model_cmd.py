@@ -130,6 +130,7 @@ def train_command(
         from cnnkit.nn.train import TrainConfig, Trainer, default_val_split, resume_trainer
 
         images, labels = load_data("train", data, verify=not no_verify)
+        test = load_data("test", data, verify=not no_verify)  # a bad file fails before training
         if resume is not None:
             trainer, _ = resume_trainer(resume, images, labels)
             common.err.print(f"resuming {common.escape(resume)} at epoch "
@@ -158,7 +159,7 @@ def train_command(
                 again += f" --data {data}"
             raise common.fail(f"stopped at epoch {trainer.state.epoch + 1}, batch "
                               f"{trainer.state.batch}; checkpoint saved. Resume with: {again}", 130)
-        _finish(trainer, output, checkpoint, data, no_verify, data_info, force, as_json, quiet)
+        _finish(trainer, output, checkpoint, test, data_info, force, as_json, quiet)
         if plot is not None:
             from cnnkit.charts import learning_curves
 
@@ -237,15 +238,15 @@ def _report_epoch(event, as_json: bool, quiet: bool) -> None:
                      f"({event.images_per_second:,.0f} img/s)")
 
 
-def _finish(trainer, output: Path, checkpoint: Path, data, no_verify, data_info, force,
-            as_json, quiet) -> None:
+def _finish(trainer, output: Path, checkpoint: Path, test, data_info, force, as_json,
+            quiet) -> None:
     from dataclasses import asdict
 
     from cnnkit.files import atomic_path, commit_now
     from cnnkit.nn.io import save_model
     from cnnkit.nn.train import evaluate_loss
 
-    test_images, test_labels = load_data("test", data, verify=not no_verify)
+    test_images, test_labels = test
     test_loss, test_accuracy = evaluate_loss(trainer.model, test_images, test_labels)
     history = trainer.state.history
     metrics = {"test_loss": test_loss, "test_accuracy": test_accuracy,

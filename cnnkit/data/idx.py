@@ -30,11 +30,13 @@ GZIP_MAGIC = b"\x1f\x8b"
 MAX_UNPACKED_BYTES = 1 << 30
 
 
-def read_bytes(path: Path, limit: int = MAX_UNPACKED_BYTES) -> bytes:
+def read_bytes(path: Path, limit: int | None = None) -> bytes:
     """The file's bytes, gunzipped when it starts with the gzip magic number.
 
-    Decompression stops at ``limit`` bytes (a gzip bomb is refused, not unpacked).
+    Decompression stops at ``limit`` bytes (default ``MAX_UNPACKED_BYTES``): a gzip bomb is
+    refused, not unpacked.
     """
+    limit = MAX_UNPACKED_BYTES if limit is None else limit
     path = Path(path)
     try:
         data = path.read_bytes()
