@@ -36,7 +36,10 @@ def require_matplotlib():
 def read_history(path: Path) -> list[dict]:
     """Per-epoch metrics from a ``.history.json``/``.history.csv`` written by ``cnnkit train``,
     or from a model file's header."""
+    from cnnkit.files import check_source
+
     path = Path(path)
+    check_source(path, "training history", PlotError)
     try:
         if path.suffix == ".npz":
             from cnnkit.nn.io import load_model

@@ -23,7 +23,23 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from cnnkit.errors import OutputExistsError, WriteError, os_message
+from cnnkit.errors import CnnkitError, OutputExistsError, WriteError, os_message
+
+
+def check_source(path: Path, what: str = "file", error: type = CnnkitError) -> None:
+    """Refuse, with ``error``, an input that is missing, a folder, or not a regular file: a
+    named pipe or a device would block or never end when read."""
+    path = Path(path)
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise error(os_message(exc, "read", path)) from None
+    import stat
+
+    if stat.S_ISDIR(mode):
+        raise error(f"{path}: is a folder, expected a {what}")
+    if not stat.S_ISREG(mode):
+        raise error(f"{path}: not a regular file (a pipe or a device), expected a {what}")
 
 
 class Transaction:

@@ -361,7 +361,10 @@ def _check_shape(height: int, width: int, source: str) -> None:
 
 def load_matrix(path: Path) -> np.ndarray:
     """Read a kernel from a text file (as :func:`parse_matrix`) or a 2-D ``.npy`` array."""
+    from cnnkit.files import check_source
+
     path = Path(path)
+    check_source(path, "kernel file", KernelError)
     try:
         if path.suffix.lower() == ".npy":
             array = np.load(path, allow_pickle=False)

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from cnnkit.errors import ImageError, os_message
+from cnnkit.files import check_source
 from cnnkit.limits import check_memory
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -26,8 +27,7 @@ BYTES_PER_PIXEL_CHANNEL = 10
 def check_readable(path: Path) -> int:
     """Raise ImageError unless ``path`` is a non-empty file this process may read; returns
     its size."""
-    if path.is_dir():
-        raise ImageError(f"{path}: is a folder, expected an image file")
+    check_source(path, "an image file", ImageError)
     try:
         with open(path, "rb") as fh:
             first = fh.read(1)

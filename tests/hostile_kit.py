@@ -117,6 +117,7 @@ def bad_pictures() -> dict[str, tuple[str, bytes | None, tuple[str, ...]]]:
         "inf-tiff": ("inf.tiff", nan_tiff(np.inf), ("inf.tiff", "NaN or infinite")),
         "bad-crc": ("crc.png", good[:40] + bytes([good[40] ^ 0xFF]) + good[41:],
                     ("crc.png",)),
+        "named-pipe": ("pipe.png", b"<fifo>", ("pipe.png", "not a regular file")),
     }
 
 
@@ -124,6 +125,10 @@ def make_picture(folder: Path, name: str, content: bytes | None) -> Path:
     path = folder / name
     if content == b"<dir>":
         path.mkdir()
+    elif content == b"<fifo>":
+        import os
+
+        os.mkfifo(path)  # reading it would block for ever
     elif content is not None:
         path.write_bytes(content)
     return path

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from cnnkit.errors import DataError, os_message
-from cnnkit.files import atomic_path
+from cnnkit.files import atomic_path, check_source
 
 _DTYPES = {0x08: np.dtype("u1"), 0x09: np.dtype("i1"), 0x0B: np.dtype(">i2"),
            0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
@@ -25,9 +25,9 @@ _CODES = {dtype.newbyteorder("="): code for code, dtype in _DTYPES.items()}
 GZIP_MAGIC = b"\x1f\x8b"
 
 
-# The largest IDX file cnnkit unpacks: MNIST's training images are 47 MB; EMNIST's largest
-# split about 550 MB. A gzip bomb stops here instead of filling the memory.
-MAX_UNPACKED_BYTES = 1 << 30
+# The largest IDX file cnnkit unpacks: MNIST's training images are 47 MB. A gzip bomb stops
+# here instead of filling the memory.
+MAX_UNPACKED_BYTES = 128 << 20
 
 
 def read_bytes(path: Path, limit: int | None = None) -> bytes:
@@ -38,6 +38,7 @@ def read_bytes(path: Path, limit: int | None = None) -> bytes:
     """
     limit = MAX_UNPACKED_BYTES if limit is None else limit
     path = Path(path)
+    check_source(path, "data file", DataError)
     try:
         data = path.read_bytes()
     except OSError as exc:

@@ -19,7 +19,7 @@ import numpy as np
 
 from cnnkit import __version__
 from cnnkit.errors import CnnkitError, os_message
-from cnnkit.files import atomic_path
+from cnnkit.files import atomic_path, check_source
 from cnnkit.nn.model import Sequential
 
 MODEL_FORMAT = "cnnkit-model"
@@ -60,8 +60,9 @@ def _read(path: Path, expected_format: str) -> tuple[dict, dict[str, np.ndarray]
     before anything large is decompressed or parsed."""
     path = Path(path)
     kind = expected_format.split("-")[1]
-    if path.is_dir():
-        raise ModelError(f"{path}: is a folder, expected a cnnkit {kind} file (.npz)")
+    if not path.exists() and not path.is_symlink():
+        raise ModelError(f"{path}: no such file")
+    check_source(path, f"cnnkit {kind} file (.npz)", ModelError)
     try:
         with open(path, "rb") as fh:
             magic = fh.read(4)
