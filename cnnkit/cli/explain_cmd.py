@@ -37,7 +37,7 @@ def _matrix(text: str | None, crop: str, default):
     if text is None:
         return default
     path = Path(text)
-    if path.is_file():
+    if path.exists() and not path.is_dir():  # a file, or a pipe read_image will refuse
         try:
             x, y, size = (int(v) for v in crop.split(","))
         except ValueError:
