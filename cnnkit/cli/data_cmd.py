@@ -154,8 +154,10 @@ def info_command(data: DataDir = None, as_json: Json = False) -> None:
         common.print_json({"directory": str(directory), "files": rows})
     else:
         _print_info(directory, rows)
-    if any(row["checksum"] != "ok" for row in rows):
-        raise typer.Exit(1)
+    bad = [row["file"] for row in rows if row["checksum"] != "ok"]
+    if bad:
+        raise common.fail(f"{len(bad)} of {len(rows)} files in {directory} are missing, "
+                          f"unreadable or not the official MNIST: {', '.join(bad)}")
 
 
 def _print_info(directory: Path, rows: list[dict]) -> None:

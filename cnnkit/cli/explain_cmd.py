@@ -37,7 +37,7 @@ def _matrix(text: str | None, crop: str, default):
     if text is None:
         return default
     path = Path(text)
-    if path.exists() and not path.is_dir():  # a file, or a pipe read_image will refuse
+    if (path.exists() or path.is_symlink()) and not path.is_dir():  # read_image says why
         try:
             x, y, size = (int(v) for v in crop.split(","))
         except ValueError:
