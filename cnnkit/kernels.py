@@ -87,9 +87,11 @@ def _positive_sigma(sigma: float | None, default: float, size: int | None = None
     if not sigma > 0 or not math.isfinite(sigma):
         raise KernelError(f"--sigma must be a positive number, got {sigma}")
     if size is None and sigma > MAX_SIGMA:
-        raise KernelError(f"--sigma {sigma:g} needs a {_size_for_sigma(sigma)}x"
-                          f"{_size_for_sigma(sigma)} kernel, above the largest, {MAX_SIZE}x"
-                          f"{MAX_SIZE}: use --sigma {MAX_SIGMA:.1f} or less (or give --size)")
+        side = _size_for_sigma(sigma)
+        side = f"{side}" if side < 10**6 else f"{float(side):.3g}"
+        raise KernelError(f"--sigma {sigma:g} needs a {side}x{side} kernel, above the "
+                          f"largest, {MAX_SIZE}x{MAX_SIZE}: use --sigma {MAX_SIGMA:.1f} or "
+                          f"less (or give --size)")
     return sigma
 
 
