@@ -19,9 +19,9 @@ from cnnkit.files import check_source
 from cnnkit.limits import check_memory
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-# Bytes per pixel the reading side may hold at once: the decoded 8-bit picture, its float32
-# copy, and a float32 working copy per channel.
-BYTES_PER_PIXEL_CHANNEL = 10
+# Bytes per pixel and channel that reading itself holds at once: Pillow's decoded 8-bit
+# picture and its float32 copy. (What a command does next is estimated by that command.)
+BYTES_PER_PIXEL_CHANNEL = 5
 
 
 def check_readable(path: Path) -> int:

@@ -230,3 +230,15 @@ def test_untampered_checkpoint_resumes(runner, tmp_path, checkpoint):
                  "-o", tmp_path / "m.npz")
     assert result.exit_code == 0, result.output
     assert (tmp_path / "m.npz").is_file()
+
+
+@pytest.mark.parametrize("text", ["[bold red]x[/]", "[/]", ":smile: :m:", "[link=file:///etc]"])
+def test_header_text_is_never_markup(runner, tmp_path, text):
+    arrays = _arrays(BUNDLED_MODEL)
+    header = json.loads(arrays.pop("__header__").tobytes())
+    header["training"] = {"note": text}
+    header["cnnkit_version"] = text
+    path = _save(tmp_path / "m.npz", header, arrays)
+    result = run(runner, "info", path)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count(text) == 2

@@ -480,15 +480,16 @@ def info_command(model: ModelArg = None,
         common.print_json({"path": str(path), **header})
         return
     out = common.out
-    out.print(f"[bold]{common.escape(path)}[/]: {header['format']} v{header['format_version']}, "
-              f"written by cnnkit {header['cnnkit_version']}")
+    text = common.escape  # the header is the file's content: never markup
+    out.print(f"[bold]{text(path)}[/]: {text(header['format'])} v{header['format_version']}, "
+              f"written by cnnkit {text(header['cnnkit_version'])}")
     training = {k: v for k, v in header.get("training", {}).items() if k != "history"}
     if training:
-        out.print("training: " + ", ".join(f"{k}={v}" for k, v in training.items()))
+        out.print("training: " + text(", ".join(f"{k}={v}" for k, v in training.items())))
     metrics = header.get("metrics", {})
     if metrics:
-        out.print("metrics: " + ", ".join(
-            f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items()))
+        out.print("metrics: " + text(", ".join(
+            f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items())))
     data = header.get("data", {})
     if data:
         out.print(f"data: {common.escape(data.get('source'))}")
