@@ -68,7 +68,7 @@ def describe_error(exc: BaseException) -> tuple[str, int]:
         return (f"not enough memory{need}; use a smaller picture or smaller sizes "
                 f"(--max-pixels, --size, --stride)"), 1
     if isinstance(exc, OSError):
-        return os_message(exc, "read or write", exc.filename), 1
+        return os_message(exc, "access it", exc.filename), 1
     return (f"unexpected {type(exc).__name__} (a bug in cnnkit; run again with --debug "
             f"and report the traceback)"), 1
 

@@ -93,8 +93,14 @@ def _read(path: Path, expected_format: str) -> tuple[dict, dict[str, np.ndarray]
             raise ModelError(f"{path}: holds Python objects, not plain arrays; cnnkit never "
                              f"loads those (they can run code)") from None
         raise ModelError(f"{path}: damaged array data ({_first_line(exc)})") from None
-    except (OSError, zipfile.BadZipFile, EOFError, KeyError, zlib.error) as exc:
-        raise ModelError(f"{path}: damaged or truncated file ({_first_line(exc)})") from None
+    except zipfile.BadZipFile:
+        raise ModelError(f"{path}: damaged or truncated file (not a complete .npz archive)"
+                         ) from None
+    except OSError as exc:
+        raise ModelError(os_message(exc, "read", path)) from None
+    except (EOFError, KeyError, zlib.error):
+        raise ModelError(f"{path}: damaged or truncated file (an array's data is cut short "
+                         f"or corrupt)") from None
     if _HEADER not in arrays:
         raise ModelError(f"{path}: not a cnnkit {kind} (no header)")
     raw = arrays.pop(_HEADER)
