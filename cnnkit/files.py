@@ -188,6 +188,9 @@ def check_target(target: Path, force: bool) -> None:
     target = Path(target)
     if target.is_dir():
         raise WriteError(f"{target}: is a folder; give a file name")
+    if target.exists() and not target.is_file():  # /dev/null with --force must stay a device
+        raise WriteError(f"{target}: not a regular file (a device or pipe); cnnkit writes "
+                         f"only to regular files")
     if not force and (target.exists() or target.is_symlink()):
         raise OutputExistsError(f"{target}: exists (use --force to overwrite)")
     parent = target.parent

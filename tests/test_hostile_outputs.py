@@ -204,3 +204,22 @@ def test_two_inputs_with_one_output_name_are_refused_before_work(runner, tmp_pat
                  "--out-dir", out)
     assert_one_line(result, 1, "would both be written", "a.box.png")
     assert _left(tmp_path, before) == set()
+
+
+@pytest.mark.parametrize("command", ["filter", "pool", "featuremaps", "plot", "kernels-plot"])
+def test_a_pipe_or_device_is_never_replaced_even_with_force(runner, tmp_path, work, command):
+    import os
+    import stat
+
+    source, out = work
+    argv = COMMANDS[command](source, out)
+    target = out / "pipe.png"
+    os.mkfifo(target)
+    slot = argv.index("-o") + 1 if "-o" in argv else argv.index("--plot") + 1
+    argv[slot] = target
+    result = run(runner, *argv, "--force")
+    assert_one_line(result, 1, "pipe.png", "not a regular file")
+    assert stat.S_ISFIFO(target.stat().st_mode)
+    null = run(runner, *argv[:slot], "/dev/null", *argv[slot + 1:], "--force")
+    assert null.exit_code in (1, 2) and "Traceback" not in null.output
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
