@@ -108,3 +108,14 @@ def test_a_batch_of_only_bad_pictures_leaves_no_output_folder(runner, tmp_path):
     result = run(runner, "pool", bad, "--out-dir", out)
     assert result.exit_code == 1
     assert not out.exists()
+
+
+@pytest.mark.parametrize("args", [
+    ["filter", "-k", "box", "--size", "31", "--border", "valid"],
+    ["pool", "--size", "64"],
+])
+def test_a_failure_in_a_batch_names_its_file(runner, tmp_path, args):
+    small = tmp_path / "small.png"
+    small.write_bytes(png_bytes(digit_array()[:20, :20]))
+    result = run(runner, *args[:1], small, *args[1:], "--out-dir", tmp_path / "out")
+    assert_one_line(result, 1, "small.png")

@@ -235,6 +235,8 @@ def run_batch(files: list[Path], work, *, as_json: bool, quiet: bool, label: str
                     raise
                 failures += 1
                 message = " ".join(describe_error(exc)[0].split())
+                if str(path) not in message:  # in a batch, every line says which file
+                    message = f"{path}: {message}"
                 if as_json:
                     print_json({"input": str(path), "ok": False, "error": message})
                 else:
