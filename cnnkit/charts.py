@@ -59,7 +59,10 @@ def read_history(path: Path) -> list[dict]:
         raise PlotError(f"{path}: cannot read a training history ({os_reason(exc)})") from None
     except UnicodeDecodeError:
         raise PlotError(f"{path}: cannot read a training history (not a text file)") from None
-    except (json.JSONDecodeError, csv.Error, RecursionError, ValueError) as exc:
+    except RecursionError:
+        raise PlotError(f"{path}: cannot read a training history (nested too deeply)"
+                        ) from None
+    except (json.JSONDecodeError, csv.Error, ValueError) as exc:
         reason = (str(exc).splitlines() or [type(exc).__name__])[0][:100]
         raise PlotError(f"{path}: cannot read a training history ({reason})") from None
     _check(path, history)

@@ -402,6 +402,8 @@ def _reason(exc: Exception) -> str:
         return os_reason(exc)
     if isinstance(exc, UnicodeDecodeError):
         return "not a text file (not UTF-8)"
+    if isinstance(exc, EOFError):
+        return "truncated .npy file"
     if "pickle" in str(exc):
         return "holds Python objects, which cnnkit never loads"
     text = str(exc).strip().splitlines()

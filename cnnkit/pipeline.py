@@ -65,7 +65,8 @@ def _tokens(text: str):
 
 
 def _error(position: int, found: str, expected: str, hint: str = "") -> StackSyntaxError:
-    what = f"'{found}'" if found else "the end"
+    shown = found if len(found) <= 40 else found[:37] + "..."
+    what = f"'{shown}'" if found else "the end"
     return StackSyntaxError(f"stack syntax, at character {position}: expected {expected}, "
                             f"found {what}{hint}")
 
