@@ -198,6 +198,15 @@ def check_target(target: Path, force: bool) -> None:
         why = "is not a folder" if parent.exists() else "does not exist"
         raise WriteError(f"{target}: cannot write: the folder {parent} {why} "
                          f"(cnnkit does not create folders for output files)")
+    # Known now, not after an hour of training: a read-only or forbidden folder.
+    try:
+        read_only = bool(os.statvfs(parent).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):
+        read_only = False
+    if read_only:
+        raise WriteError(f"{target}: cannot write: read-only file system")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise WriteError(f"{target}: cannot write: permission denied")
 
 
 @contextlib.contextmanager

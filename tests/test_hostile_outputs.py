@@ -223,3 +223,30 @@ def test_a_pipe_or_device_is_never_replaced_even_with_force(runner, tmp_path, wo
     null = run(runner, *argv[:slot], "/dev/null", *argv[slot + 1:], "--force")
     assert null.exit_code in (1, 2) and "Traceback" not in null.output
     assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate", "stack", "filter"])
+def test_a_read_only_folder_is_refused_before_the_work(runner, tmp_path, work, monkeypatch,
+                                                       command):
+    import os
+    import types
+
+    source, out = work
+    real = os.statvfs
+
+    def statvfs(path):
+        flags = os.ST_RDONLY if str(out) in str(path) else real(path).f_flag
+        return types.SimpleNamespace(f_flag=flags)
+
+    def never(*args, **kwargs):
+        raise AssertionError("the work started before the output was checked")
+
+    monkeypatch.setattr("cnnkit.files.os.statvfs", statvfs)
+    monkeypatch.setattr("cnnkit.nn.train.Trainer.run", never)
+    monkeypatch.setattr("cnnkit.nn.model.Sequential.predict_proba", never)
+    monkeypatch.setattr("cnnkit.pipeline.run", never)
+    monkeypatch.setattr("cnnkit.filtering.apply_filter", never)
+    before = snapshot(tmp_path)
+    result = run(runner, *COMMANDS[command](source, out))
+    assert_one_line(result, 1, "read-only file system")
+    assert _left(tmp_path, before) == set()

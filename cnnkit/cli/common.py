@@ -59,7 +59,7 @@ def describe_error(exc: BaseException) -> tuple[str, int]:
     from cnnkit.errors import CnnkitError, os_message
 
     if isinstance(exc, KeyboardInterrupt):
-        return "interrupted; nothing was written", INTERRUPTED
+        return "interrupted", INTERRUPTED
     if isinstance(exc, CnnkitError):
         return str(exc), 1
     if isinstance(exc, MemoryError):
