@@ -116,3 +116,14 @@ def test_real_process_with_a_random_model(tmp_path):
     done = _python("-m", "cnnkit", "info", str(model))
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert "pickle" not in done.stderr and "m.npz" in done.stderr
+
+
+def test_running_out_of_memory_says_how_much(runner, monkeypatch):
+    import numpy as np
+
+    def huge(*args, **kwargs):
+        return np.empty((2**40, 2**20), np.float32)  # numpy refuses: _ArrayMemoryError
+
+    monkeypatch.setattr("cnnkit.kernels.build", huge)
+    result = run(runner, "kernels", "show", "laplacian")
+    assert_one_line(result, 1, "not enough memory", "asked for")

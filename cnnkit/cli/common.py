@@ -1,4 +1,5 @@
-"""What every command shares: error reporting, consoles, input expansion, progress."""
+"""What every command shares: the one place errors become messages (:func:`guarded`),
+consoles, input expansion, progress, the batch loop and output paths."""
 
 from __future__ import annotations
 
@@ -63,22 +64,16 @@ def describe_error(exc: BaseException) -> tuple[str, int]:
     if isinstance(exc, CnnkitError):
         return str(exc), 1
     if isinstance(exc, MemoryError):
-        size = getattr(exc, "_total_size", None)
-        need = f" ({_bytes(size)} asked for)" if isinstance(size, int) else ""
+        from cnnkit.limits import size_text
+
+        size = getattr(exc, "_total_size", None)  # numpy's _ArrayMemoryError knows it
+        need = f" ({size_text(size)} asked for)" if isinstance(size, int) else ""
         return (f"not enough memory{need}; use a smaller picture or smaller sizes "
                 f"(--max-pixels, --size, --stride)"), 1
     if isinstance(exc, OSError):
         return os_message(exc, "access it", exc.filename), 1
     return (f"unexpected {type(exc).__name__} (a bug in cnnkit; run again with --debug "
             f"and report the traceback)"), 1
-
-
-def _bytes(size: int) -> str:
-    for unit in ("bytes", "KB", "MB", "GB", "TB"):
-        if size < 1000 or unit == "TB":
-            return f"{size:,.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
-        size /= 1000
-    return ""
 
 
 @contextlib.contextmanager
