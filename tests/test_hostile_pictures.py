@@ -119,3 +119,9 @@ def test_a_failure_in_a_batch_names_its_file(runner, tmp_path, args):
     small.write_bytes(png_bytes(digit_array()[:20, :20]))
     result = run(runner, *args[:1], small, *args[1:], "--out-dir", tmp_path / "out")
     assert_one_line(result, 1, "small.png")
+
+
+def test_a_newline_in_a_file_name_stays_on_one_line(runner, tmp_path):
+    result = run(runner, "filter", "-k", "box", tmp_path / "two\nlines.png", "--out-dir",
+                 tmp_path / "out")
+    assert_one_line(result, 1, "two lines.png", "no such file")

@@ -229,9 +229,10 @@ def run_batch(files: list[Path], work, *, as_json: bool, quiet: bool, label: str
                 if STATE.debug:
                     raise
                 failures += 1
-                message = " ".join(describe_error(exc)[0].split())
+                message = describe_error(exc)[0]
                 if str(path) not in message:  # in a batch, every line says which file
                     message = f"{path}: {message}"
+                message = " ".join(message.split())  # one line, whatever the name holds
                 if as_json:
                     print_json({"input": str(path), "ok": False, "error": message})
                 else:

@@ -157,8 +157,10 @@ def train_command(
             again = f"cnnkit train --resume {checkpoint} -o {output}"
             if data is not None:
                 again += f" --data {data}"
-            raise common.fail(f"stopped at epoch {trainer.state.epoch + 1}, batch "
-                              f"{trainer.state.batch}; checkpoint saved. Resume with: {again}", 130)
+            state = trainer.state
+            where = (f"after epoch {state.epoch}" if state.batch == 0 else
+                     f"at epoch {state.epoch + 1}, batch {state.batch}")
+            raise common.fail(f"stopped {where}; checkpoint saved. Resume with: {again}", 130)
         _finish(trainer, output, checkpoint, test, data_info, force, as_json, quiet)
         if plot is not None:
             from cnnkit.charts import learning_curves
