@@ -36,7 +36,10 @@ def require_matplotlib():
 def read_history(path: Path) -> list[dict]:
     """Per-epoch metrics from a ``.history.json``/``.history.csv`` written by ``cnnkit train``,
     or from a model file's header."""
+    from cnnkit.files import check_source
+
     path = Path(path)
+    check_source(path, "training history", PlotError)
     try:
         if path.suffix == ".npz":
             from cnnkit.nn.io import load_model
@@ -50,8 +53,18 @@ def read_history(path: Path) -> list[dict]:
                            for row in csv.DictReader(handle)]
         else:
             history = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, csv.Error) as exc:
-        raise PlotError(f"{path}: cannot read a training history ({exc})") from None
+    except OSError as exc:
+        from cnnkit.errors import os_reason
+
+        raise PlotError(f"{path}: cannot read a training history ({os_reason(exc)})") from None
+    except UnicodeDecodeError:
+        raise PlotError(f"{path}: cannot read a training history (not a text file)") from None
+    except RecursionError:
+        raise PlotError(f"{path}: cannot read a training history (nested too deeply)"
+                        ) from None
+    except (json.JSONDecodeError, csv.Error, ValueError) as exc:
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0][:100]
+        raise PlotError(f"{path}: cannot read a training history ({reason})") from None
     _check(path, history)
     return history
 

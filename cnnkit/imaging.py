@@ -15,8 +15,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from cnnkit import picture_checks as checks
 from cnnkit.errors import ImageError
 from cnnkit.files import atomic_path
+from cnnkit.limits import pixels_text
 
 DEFAULT_MAX_PIXELS = 100_000_000
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm",
@@ -61,21 +63,15 @@ def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS, grey: bool = Fa
     the file and the problem.
     """
     path = Path(path)
-    if path.is_dir():
-        raise ImageError(f"{path}: is a directory, expected an image file")
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise ImageError(f"{path}: {exc.strerror or 'cannot open'}") from None
-    if size == 0:
-        raise ImageError(f"{path}: empty file, expected an image")
+    checks.check_readable(path)
     try:
         with Image.open(path) as img:
             width, height = img.size
             if width * height > max_pixels:
                 raise ImageError(
-                    f"{path}: {width}x{height} is {width * height / 1e6:.1f} megapixels, above "
-                    f"the limit of {max_pixels / 1e6:g} (raise it with --max-pixels)")
+                    f"{path}: {width}x{height} is {pixels_text(width * height)}, above the "
+                    f"limit of {pixels_text(max_pixels)} (raise it with --max-pixels)")
+            checks.check_decode_memory(path, width, height, 1 if grey else len(img.getbands()))
             if grey and img.format == "JPEG":
                 img.draft("L", img.size)  # same size, luminance only
             img.load()
@@ -84,15 +80,17 @@ def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS, grey: bool = Fa
                 if wide is not None:
                     return wide
             img = ImageOps.exif_transpose(img)
-            return _to_picture(img, grey)
+            picture = _to_picture(img, grey)
     except UnidentifiedImageError:
-        raise ImageError(f"{path}: not an image file Pillow can read") from None
-    except (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error) as exc:
-        raise ImageError(f"{path}: corrupt or truncated image ({_reason(exc)})") from None
-
-
-def _reason(exc: Exception) -> str:
-    return str(exc).strip().rstrip(".") or type(exc).__name__
+        raise ImageError(f"{path}: not an image file in a format cnnkit reads (PNG, JPEG, BMP, "
+                         f"GIF, TIFF, WebP, PNM)") from None
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error,
+            MemoryError, ImageError) as exc:
+        if not isinstance(exc, ImageError):
+            checks.png_pixel_data(path, keep=False)  # a PNG's own, more precise, message
+        raise checks.decode_error(path, exc) from None
+    checks.check_finite(path, picture.pixels)
+    return picture
 
 
 def _to_picture(img: Image.Image, force_grey: bool = False) -> Picture:
@@ -120,26 +118,24 @@ def _palette_is_grey(img: Image.Image) -> bool:
 
 
 def _read_png_rgb16(path: Path) -> Picture | None:
-    """Decode a 16-bit RGB/RGBA PNG, which Pillow would cut to 8 bits; None for other PNGs."""
+    """Decode a 16-bit RGB/RGBA PNG, which Pillow would cut to 8 bits; None for other PNGs.
+
+    Every PNG passes through here after Pillow decoded it, so the pixel data is also checked
+    against the header's size (Pillow ignores data beyond what the header declares).
+    """
     data = path.read_bytes()
-    if data[12:16] != b"IHDR":
+    wide = data[24:26] == b"\x10\x02" or data[24:26] == b"\x10\x06"  # depth 16, RGB(A)
+    found = checks.png_pixel_data(path, data, keep=wide)
+    if found is None:
         return None
-    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", data[16:29])
-    if depth != 16 or colour not in (2, 6):
+    header, data = found
+    width, height, channels = header["width"], header["height"], header["channels"]
+    if header["depth"] != 16 or header["colour"] not in (2, 6):
         return None
-    if interlace:
+    if header["interlace"]:
         raise ImageError(f"{path}: interlaced 16-bit colour PNG is not supported")
-    channels = 3 if colour == 2 else 4
-    idat, pos = [], 8
-    while pos + 8 <= len(data):
-        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        if kind == b"IDAT":
-            idat.append(data[pos + 8:pos + 8 + length])
-        pos += 12 + length
-    raw = np.frombuffer(zlib.decompress(b"".join(idat)), dtype=np.uint8)
+    raw = np.frombuffer(data, dtype=np.uint8)
     stride = width * channels * 2
-    if raw.size != height * (stride + 1):
-        raise ImageError(f"{path}: corrupt or truncated image (pixel data has the wrong length)")
     from cnnkit.ops.png import unfilter_rows
 
     try:

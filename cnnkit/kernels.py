@@ -57,13 +57,23 @@ class KernelSpec:
 
 
 def _matrix(rows) -> np.ndarray:
-    return np.array(rows, dtype=np.float32)
+    return _finite32(np.array(rows, dtype=np.float64), "kernel values")
+
+
+# The largest kernel side: a 255x255 kernel is 65,025 multiply-adds per pixel (minutes for
+# a photo), and a sigma of 42 already covers it. Anything larger is refused before a single
+# array is made, with this bound in the message.
+MAX_SIZE = 255
+MAX_SIGMA = (MAX_SIZE - 1) / 6  # 2*ceil(3*sigma)+1 <= MAX_SIZE
+MAX_AMOUNT = 1000.0
 
 
 def _odd_size(size: int | None, default: int) -> int:
     size = default if size is None else int(size)
     if size < 1 or size % 2 == 0:
-        raise KernelError(f"size must be a positive odd number, got {size}")
+        raise KernelError(f"--size must be a positive odd number, got {size}")
+    if size > MAX_SIZE:
+        raise KernelError(f"--size {size} is above the largest kernel, {MAX_SIZE}x{MAX_SIZE}")
     return size
 
 
@@ -72,10 +82,16 @@ def _size_for_sigma(sigma: float) -> int:
     return 2 * math.ceil(3 * sigma) + 1
 
 
-def _positive_sigma(sigma: float | None, default: float) -> float:
+def _positive_sigma(sigma: float | None, default: float, size: int | None = None) -> float:
     sigma = default if sigma is None else float(sigma)
     if not sigma > 0 or not math.isfinite(sigma):
-        raise KernelError(f"sigma must be a positive number, got {sigma}")
+        raise KernelError(f"--sigma must be a positive number, got {sigma}")
+    if size is None and sigma > MAX_SIGMA:
+        side = _size_for_sigma(sigma)
+        side = f"{side}" if side < 10**6 else f"{float(side):.3g}"
+        raise KernelError(f"--sigma {sigma:g} needs a {side}x{side} kernel, above the "
+                          f"largest, {MAX_SIZE}x{MAX_SIZE}: use --sigma {MAX_SIGMA:.1f} or "
+                          f"less (or give --size)")
     return sigma
 
 
@@ -87,7 +103,7 @@ def _grid(size: int) -> tuple[np.ndarray, np.ndarray]:
 
 def gaussian(sigma: float | None = None, size: int | None = None) -> np.ndarray:
     """Normalised Gaussian, shape (size, size); size defaults to 2*ceil(3*sigma) + 1."""
-    sigma = _positive_sigma(sigma, 1.0)
+    sigma = _positive_sigma(sigma, 1.0, size)
     size = _odd_size(size, _size_for_sigma(sigma))
     y, x = _grid(size)
     g = np.exp(-(x * x + y * y) / (2 * sigma * sigma))
@@ -100,7 +116,7 @@ def laplacian_of_gaussian(sigma: float | None = None, size: int | None = None) -
     The sampled LoG does not sum to exactly zero; subtracting the mean makes a flat region
     map to exactly 0, as a second-derivative filter should.
     """
-    sigma = _positive_sigma(sigma, 1.4)
+    sigma = _positive_sigma(sigma, 1.4, size)
     size = _odd_size(size, _size_for_sigma(sigma))
     y, x = _grid(size)
     r2 = (x * x + y * y) / (2 * sigma * sigma)
@@ -124,6 +140,9 @@ def unsharp(sigma: float | None = None, size: int | None = None, amount: float |
     """``identity + amount * (identity - gaussian)``: adds back the detail a blur removes."""
     blur = gaussian(sigma, size)
     amount = 1.0 if amount is None else float(amount)
+    if not math.isfinite(amount) or abs(amount) > MAX_AMOUNT:
+        raise KernelError(f"--amount must be a number from -{MAX_AMOUNT:g} to {MAX_AMOUNT:g}, "
+                          f"got {amount:g}")
     ident = identity(blur.shape[0])
     return (ident + amount * (ident - blur)).astype(np.float32)
 
@@ -329,29 +348,66 @@ def parse_matrix(text: str, source: str = "kernel values") -> np.ndarray:
         raise KernelError(f"{source}: no numbers found")
     widths = {len(r) for r in rows}
     if len(widths) != 1:
-        raise KernelError(f"{source}: rows have different lengths {[len(r) for r in rows]}")
+        lengths = [len(r) for r in rows]
+        shown = str(lengths) if len(lengths) <= 12 else str(lengths[:12])[:-1] + ", ...]"
+        raise KernelError(f"{source}: rows have different lengths {shown}")
+    _check_shape(len(rows), len(rows[0]), source)
     return _matrix(rows)
+
+
+def _check_shape(height: int, width: int, source: str) -> None:
+    if height > MAX_SIZE or width > MAX_SIZE:
+        raise KernelError(f"{source}: a {height}x{width} kernel is above the largest, "
+                          f"{MAX_SIZE}x{MAX_SIZE}")
 
 
 def load_matrix(path: Path) -> np.ndarray:
     """Read a kernel from a text file (as :func:`parse_matrix`) or a 2-D ``.npy`` array."""
+    from cnnkit.files import check_source
+
     path = Path(path)
+    check_source(path, "kernel file", KernelError)
     try:
         if path.suffix.lower() == ".npy":
             array = np.load(path, allow_pickle=False)
             if array.ndim != 2 or not np.issubdtype(array.dtype, np.number):
                 raise KernelError(f"{path}: expected a 2-D numeric array, got {array.dtype} "
                                   f"with shape {array.shape}")
+            _check_shape(*array.shape, str(path))
+            if array.dtype.kind == "c":
+                raise KernelError(f"{path}: kernel values must be real numbers, got complex")
             if not np.all(np.isfinite(array)):
                 raise KernelError(f"{path}: kernel values must be finite numbers")
-            return array.astype(np.float32)
+            return _finite32(array, str(path))
+        if path.stat().st_size > 4 * MAX_SIZE * MAX_SIZE * 32:
+            raise KernelError(f"{path}: too large for a kernel file")
         return parse_matrix(path.read_text(encoding="utf-8"), str(path))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError, EOFError) as exc:
         raise KernelError(f"{path}: cannot read kernel ({_reason(exc)})") from None
 
 
+def _finite32(array: np.ndarray, source: str) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        values = array.astype(np.float32)
+    if not np.all(np.isfinite(values)):
+        raise KernelError(f"{source}: kernel values must be within float32 range "
+                          f"(|value| < 3.4e38)")
+    return values
+
+
 def _reason(exc: Exception) -> str:
-    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    from cnnkit.errors import os_reason
+
+    if isinstance(exc, OSError):
+        return os_reason(exc)
+    if isinstance(exc, UnicodeDecodeError):
+        return "not a text file (not UTF-8)"
+    if isinstance(exc, EOFError):
+        return "truncated .npy file"
+    if "pickle" in str(exc):
+        return "holds Python objects, which cnnkit never loads"
+    text = str(exc).strip().splitlines()
+    return (text[0][:120] if text else type(exc).__name__).rstrip(".")
 
 
 def adjust(kernel: np.ndarray, *, normalize: bool = False, scale: float = 1.0) -> np.ndarray:
@@ -362,7 +418,12 @@ def adjust(kernel: np.ndarray, *, normalize: bool = False, scale: float = 1.0) -
         if abs(total) < 1e-8:
             raise KernelError("cannot --normalize a kernel whose values sum to 0")
         k = k / np.float32(total)
-    return (k * np.float32(scale)).astype(np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):
+        k = (k * np.float32(scale)).astype(np.float32)
+    if not np.all(np.isfinite(k)):
+        raise KernelError(f"--scale {scale:g} (or --normalize) takes kernel values beyond "
+                          f"float32 range")
+    return k
 
 
 def describe(kernel: np.ndarray) -> dict:

@@ -65,7 +65,8 @@ def _tokens(text: str):
 
 
 def _error(position: int, found: str, expected: str, hint: str = "") -> StackSyntaxError:
-    what = f"'{found}'" if found else "the end"
+    shown = found if len(found) <= 40 else found[:37] + "..."
+    what = f"'{shown}'" if found else "the end"
     return StackSyntaxError(f"stack syntax, at character {position}: expected {expected}, "
                             f"found {what}{hint}")
 
@@ -141,6 +142,38 @@ def _step(groups: list[list[tuple[str, int]]], text: str) -> Step:
         stride = _pair(args[1][0], args[1][1], "stride") if len(args) > 1 else None
         return Step(word, text, size=size, stride=stride)
     return Step("filter", text, filters=tuple(_kernel(words) for words in groups))
+
+
+MAX_MAPS = 256  # feature maps at any stage: a sheet of more is unreadable and huge
+
+
+def estimate(steps: list[Step], shape: tuple[int, int]) -> tuple[int, int]:
+    """(the most feature maps at any stage, bytes of float32 every stage together holds) for
+    a grey image of ``shape``, computed from the steps before running them."""
+    height, width = shape
+    maps, most, total = 1, 1, height * width * 4
+    for step in steps:
+        if step.kind == "filter":
+            maps *= len(step.filters)
+        elif step.kind in POOLS:
+            stride = step.stride or step.size
+            height, width = max(1, -(-height // stride[0])), max(1, -(-width // stride[1]))
+        most = max(most, maps)
+        total += maps * height * width * 4
+    return most, total
+
+
+def check_size(steps: list[Step], shape: tuple[int, int]) -> None:
+    """Refuse, before running, a stack whose maps or memory would run away."""
+    from cnnkit.errors import LimitError
+    from cnnkit.limits import check_memory
+
+    most, total = estimate(steps, shape)
+    if most > MAX_MAPS:
+        raise LimitError(f"the stack makes {most:,} feature maps at one stage, above the "
+                         f"limit of {MAX_MAPS} (use fewer kernels per step)")
+    check_memory(total, f"the stack on a {shape[1]}x{shape[0]} picture",
+                 "use a smaller picture, fewer kernels, or pool earlier")
 
 
 def run(image: np.ndarray, steps: list[Step], options: FilterOptions = FilterOptions()

@@ -143,7 +143,7 @@ def test_output_with_several_inputs_is_a_usage_error(runner, grey_png, rgb_png, 
 
 def test_missing_file_and_decompression_bomb(runner, tmp_path):
     result = invoke(runner, "filter", "-k", "box", tmp_path / "none.png")
-    assert result.exit_code == 1 and "No such file" in result.stderr
+    assert result.exit_code == 1 and "cannot read: no such file" in result.stderr
     Image.new("L", (400, 400)).save(tmp_path / "big.png")
     result = invoke(runner, "filter", "-k", "box", tmp_path / "big.png", "--max-pixels", "1000")
     assert result.exit_code == 1 and "above the limit" in result.stderr

@@ -107,7 +107,7 @@ def test_train_refuses_to_replace_a_model(runner, trained):
 
 @pytest.mark.parametrize("args, message", [
     (["info", "nothere.npz"], "no such file"),
-    (["evaluate", "README.md"], "not a readable cnnkit file"),
+    (["evaluate", "README.md"], "not a cnnkit model file"),
     (["train", "-o", "model.pt"], "must end in .npz"),
 ])
 def test_bad_model_arguments(runner, args, message):

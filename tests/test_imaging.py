@@ -79,20 +79,20 @@ def test_truncated_images_are_refused(tmp_path, rng, suffix):
     path = tmp_path / f"t{suffix}"
     Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(path)
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-    with pytest.raises(ImageError, match="corrupt or truncated"):
+    with pytest.raises(ImageError, match="truncated image"):
         imaging.read_image(path)
 
 
 def test_missing_file_and_directory(tmp_path):
-    with pytest.raises(ImageError, match="No such file"):
+    with pytest.raises(ImageError, match="cannot read: no such file"):
         imaging.read_image(tmp_path / "nope.png")
-    with pytest.raises(ImageError, match="is a directory"):
+    with pytest.raises(ImageError, match="is a folder"):
         imaging.read_image(tmp_path)
 
 
 def test_pixel_limit_refuses_before_decoding(tmp_path):
     Image.new("L", (300, 200)).save(tmp_path / "big.png")
-    with pytest.raises(ImageError, match=r"300x200 is 0.1 megapixels, above the limit"):
+    with pytest.raises(ImageError, match=r"300x200 is 60,000 pixels, above the limit of 50,000 pixels"):
         imaging.read_image(tmp_path / "big.png", max_pixels=50_000)
 
 

@@ -201,4 +201,4 @@ def test_bad_pictures_and_models(runner, tmp_path, content, message):
     assert result.exit_code == 1 and message in result.stderr
     (tmp_path / "model.npz").write_text("not a model")
     bad_model = invoke(runner, "predict", tmp_path / "bad.png", "--model", tmp_path / "model.npz")
-    assert bad_model.exit_code == 1 and "not a readable cnnkit file" in bad_model.stderr
+    assert bad_model.exit_code == 1 and "not a cnnkit model file" in bad_model.stderr

@@ -15,4 +15,6 @@ from cnnkit.cli.app import app
 
 
 def main() -> None:
-    app()
+    from cnnkit.__main__ import main as guarded_main
+
+    guarded_main()

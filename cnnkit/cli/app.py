@@ -12,7 +12,7 @@ from cnnkit.cli import common
 
 IMAGES = "Images: filters, pooling, stacks"
 
-app = typer.Typer(
+app = common.App(
     name="cnnkit",
     help="See what a convolution does to a picture, and train and use a digit CNN.",
     rich_markup_mode="rich",

@@ -1,4 +1,5 @@
-"""What every command shares: error reporting, consoles, input expansion, progress."""
+"""What every command shares: the one place errors become messages (:func:`guarded`),
+consoles, input expansion, progress, the batch loop and output paths."""
 
 from __future__ import annotations
 
@@ -13,6 +14,13 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+try:  # Typer 0.2x carries its own copy of Click; older versions use Click itself
+    from typer._click import ClickException as _ClickException
+    from typer._click.globals import get_current_context as _current_context
+except ImportError:  # pragma: no cover - depends on the installed Typer
+    from click import ClickException as _ClickException
+    from click import get_current_context as _current_context
+
 
 @dataclass
 class _State:
@@ -20,13 +28,18 @@ class _State:
 
 
 STATE = _State()
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# Nothing from a file's name or contents may turn into markup or emoji (":m:" in a name).
+out = Console(highlight=False, soft_wrap=True, emoji=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
+INTERRUPTED = 130
+_EXITS = (typer.Exit,)
+_PASS_THROUGH = _EXITS + (typer.Abort, _ClickException)
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    """Print one red line on stderr and return the Exit to raise."""
-    err.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+    """Print one red line on stderr and return the Exit to raise. ``message`` is plain text."""
+    text = " ".join(str(message).split())  # one line, whatever a file name held
+    err.print(f"[bold red]error:[/] {escape(text)}", markup=True, highlight=False)
     return typer.Exit(code)
 
 
@@ -36,19 +49,116 @@ def escape(text: object) -> str:
     return _escape(str(text))
 
 
+def describe_error(exc: BaseException) -> tuple[str, int]:
+    """The one line and exit code for any exception a command lets out.
+
+    This is the one place errors become messages: cnnkit's own errors say what they say;
+    an operating-system error names the file and the cause in words; running out of memory
+    says how much was asked for; anything else is a bug in cnnkit and says so, without the
+    library's own text (which may be long, or hold a file's bytes).
+    """
+    from cnnkit.errors import CnnkitError, os_message
+
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted", INTERRUPTED
+    if isinstance(exc, CnnkitError):
+        return str(exc), 1
+    if isinstance(exc, MemoryError):
+        from cnnkit.limits import size_text
+
+        size = getattr(exc, "_total_size", None)  # numpy's _ArrayMemoryError knows it
+        need = f" ({size_text(size)} asked for)" if isinstance(size, int) else ""
+        return (f"not enough memory{need}; use a smaller picture or smaller sizes "
+                f"(--max-pixels, --size, --stride)"), 1
+    if isinstance(exc, OSError):
+        return os_message(exc, "access it", exc.filename), 1
+    return (f"unexpected {type(exc).__name__} (a bug in cnnkit; run again with --debug "
+            f"and report the traceback)"), 1
+
+
 @contextlib.contextmanager
 def user_errors() -> Iterator[None]:
-    """Turn a CnnkitError into one red line and exit code 1 (a traceback with --debug)."""
-    from cnnkit.errors import CnnkitError
-
+    """Turn any exception into one red line and its exit code (a traceback with --debug)."""
     try:
         yield
-    except CnnkitError as exc:
+    except _PASS_THROUGH:
+        raise
+    except Exception as exc:
         if STATE.debug:
             raise
-        raise fail(escape(exc)) from None
+        message, code = describe_error(exc)
+        raise fail(message, code) from None
     except KeyboardInterrupt:
-        raise fail("interrupted", 130) from None
+        if STATE.debug:
+            raise
+        raise fail(*describe_error(KeyboardInterrupt())) from None
+
+
+def guarded(command):
+    """Wrap a command: its writes are one transaction, every error is one line, Python
+    warnings are silenced on purpose (they would be noise such as Pillow's notes on palettes
+    or numpy's on float overflow; the results are checked instead), shown with --debug."""
+    import functools
+
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        import warnings
+
+        from cnnkit.files import transaction
+
+        _check_numbers(kwargs)
+        with warnings.catch_warnings():
+            warnings.simplefilter("default" if STATE.debug else "ignore")
+            try:
+                with transaction():
+                    try:
+                        with user_errors():
+                            return command(*args, **kwargs)
+                    except _EXITS as exc:
+                        if exc.exit_code != 0:
+                            raise  # a failure: nothing new is kept
+                        return None
+            except _PASS_THROUGH:
+                raise
+            except KeyboardInterrupt:  # during the commit or rollback itself
+                raise fail(*describe_error(KeyboardInterrupt())) from None
+            except Exception as exc:  # the commit failed (e.g. a rename)
+                if STATE.debug:
+                    raise
+                raise fail(*describe_error(exc)) from None
+
+    return run
+
+
+def _check_numbers(values: dict) -> None:
+    """No option of any command takes NaN or infinity: refuse them at the edge (exit 2),
+    naming the option, before they reach a kernel, a bias or a comparison."""
+    import math
+
+    for name, value in values.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise fail(f"{_option_name(name)} must be a finite number, got {value}", 2)
+
+
+def _option_name(name: str) -> str:
+    context = _current_context(silent=True)
+    if context is not None:
+        for param in context.command.params:
+            if param.name == name and param.opts:
+                return max(param.opts, key=len)
+    return "--" + name.replace("_", "-")
+
+
+class App(typer.Typer):
+    """A Typer app whose commands and callbacks are :func:`guarded`."""
+
+    def command(self, *args, **kwargs):
+        register = super().command(*args, **kwargs)
+        return lambda f: (register(guarded(f)), f)[1]
+
+    def callback(self, *args, **kwargs):
+        register = super().callback(*args, **kwargs)
+        return lambda f: (register(guarded(f)), f)[1]
 
 
 def print_json(obj: dict) -> None:
@@ -95,12 +205,15 @@ def progress(total: int, quiet: bool, label: str):
 
 def run_batch(files: list[Path], work, *, as_json: bool, quiet: bool, label: str,
               describe, summary: bool = True) -> None:
-    """Run ``work(path) -> dict`` on every file, keep going past failures, then summarise.
+    """Run ``work(path) -> dict`` on every file, keep going past bad inputs, then summarise.
 
     Each result (or ``{"input", "error"}``) is printed as an NDJSON line with ``--json``, or by
-    ``describe(result)`` otherwise. Exits 1 if any file failed.
+    ``describe(result)`` otherwise. A file's outputs are all or nothing: a bad input leaves
+    none of its own and the others are kept; a failure to write (disk full, read-only) or
+    Ctrl-C stops the batch and removes every new file of the run. Exits 1 if any file failed.
     """
-    from cnnkit.errors import CnnkitError
+    from cnnkit.errors import CnnkitError, WriteError
+    from cnnkit.files import commit_now, transaction
 
     failures = 0
     with progress(len(files), quiet or as_json, label) as bar:
@@ -108,15 +221,22 @@ def run_batch(files: list[Path], work, *, as_json: bool, quiet: bool, label: str
         for path in files:
             bar.update(task, description=escape(path.name))
             try:
-                result = work(path)
-            except CnnkitError as exc:
+                with transaction():
+                    result = work(path)
+            except WriteError:
+                raise
+            except (CnnkitError, OSError, MemoryError) as exc:
                 if STATE.debug:
                     raise
                 failures += 1
+                message = describe_error(exc)[0]
+                if str(path) not in message:  # in a batch, every line says which file
+                    message = f"{path}: {message}"
+                message = " ".join(message.split())  # one line, whatever the name holds
                 if as_json:
-                    print_json({"input": str(path), "ok": False, "error": str(exc)})
+                    print_json({"input": str(path), "ok": False, "error": message})
                 else:
-                    err.print(f"[bold red]error:[/] {escape(exc)}")
+                    err.print(f"[bold red]error:[/] {escape(message)}")
             else:
                 if as_json:
                     print_json({"ok": True, **result})
@@ -128,6 +248,8 @@ def run_batch(files: list[Path], work, *, as_json: bool, quiet: bool, label: str
         colour = "red" if failures else "green"
         err.print(f"[{colour}]{done} of {len(files)} files written, {failures} failed[/]")
     if failures:
+        if failures < len(files):
+            commit_now()  # the good files' outputs are results; keep them
         raise typer.Exit(1)
 
 
@@ -136,39 +258,78 @@ def output_path(source: Path, output: Path | None, out_dir: Path | None, name: s
     """Where a per-file command writes: ``-o``, else ``<stem>.<name><suffix>`` beside the input
     or in ``--out-dir``. Never the input itself; an existing file only with ``--force``."""
     from cnnkit.errors import ImageError
+    from cnnkit.files import check_target
 
     target = output or (out_dir or source.parent) / f"{source.stem}.{name}{suffix}"
-    if target.resolve() == source.resolve():
+    if target.absolute() == source.absolute() or (
+            target.exists() and source.exists() and target.samefile(source)):
         raise ImageError(f"{source}: output would overwrite the input; choose another name")
-    if target.exists() and not force:
-        raise ImageError(f"{target}: exists (use --force to overwrite)")
+    check_target(target, force)
     return target
 
 
+def check_outputs(files: list[Path], target_for) -> None:
+    """Before any work: every output can be written, none exists without --force, and no two
+    inputs would write the same file. ``target_for(path)`` is :func:`output_path` for one
+    input (or None when it cannot be known before reading)."""
+    from cnnkit.errors import CnnkitError
+
+    seen: dict[Path, Path] = {}
+    for path in files:
+        try:
+            target = target_for(path)
+        except CnnkitError as exc:
+            raise fail(str(exc)) from None
+        if target is None:
+            continue
+        key = target.absolute()
+        if key in seen:
+            raise fail(f"{seen[key]} and {path} would both be written to {target}; "
+                       f"rename one or use --out-dir")
+        seen[key] = path
+
+
 def image_inputs(inputs: list[Path], output: Path | None, threads: int | None,
-                 raw: bool = False) -> list[Path]:
-    """The prologue of per-image commands: check ``-o``, set threads, expand the inputs."""
+                 raw: bool = False, out_dir: Path | None = None) -> list[Path]:
+    """The prologue of per-image commands: check ``-o``, set threads, expand the inputs,
+    make ``--out-dir`` (removed again if the run fails)."""
     if output is not None and len(inputs) > 1:
         raise fail("--output takes one input; use --out-dir for several", 2)
     with user_errors():
         from cnnkit import imaging
+        from cnnkit.files import make_dir
         from cnnkit.ops._jit import set_threads
 
         set_threads(threads)
         if output is not None:
             imaging.check_output_suffix(output, raw=raw)
         files = expand_inputs(inputs, imaging.IMAGE_SUFFIXES)
+        if files and out_dir is not None:
+            make_dir(out_dir)
     if not files:
-        raise fail("no image files found in the given inputs")
+        raise no_images(inputs)
     return files
 
 
-def picture_target(path: Path, force: bool) -> Path:
-    """Check a picture's output path before any work: PNG, and not clobbering a file."""
-    if path.suffix.lower() != ".png":
+def no_images(inputs: list[Path]) -> typer.Exit:
+    """The failure for inputs that hold no picture, naming them."""
+    named = ", ".join(f"{p} (a folder)" if p.is_dir() else str(p) for p in inputs[:3])
+    more = f" and {len(inputs) - 3} more" if len(inputs) > 3 else ""
+    return fail(f"no image files found in {named}{more}")
+
+
+def picture_target(path: Path, force: bool, suffix: str = ".png") -> Path:
+    """Check an output path before any work: the suffix (a picture is PNG), its folder
+    exists, and not clobbering a file without --force."""
+    from cnnkit.errors import CnnkitError
+    from cnnkit.files import check_target
+
+    if suffix == ".png" and path.suffix.lower() != ".png":
         raise fail(f"{path}: pictures are written as PNG; name the file .png", 2)
-    if path.exists() and not force:
-        raise fail(f"{path}: exists (use --force to overwrite)")
+    try:
+        check_target(path, force)
+    except CnnkitError as exc:
+        raise fail(str(exc)) from None
     return path
 
 

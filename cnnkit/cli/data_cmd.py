@@ -13,7 +13,7 @@ from cnnkit.cli.app import app
 
 DATA = "Data: MNIST"
 
-data_app = typer.Typer(no_args_is_help=True, rich_markup_mode="rich",
+data_app = common.App(no_args_is_help=True, rich_markup_mode="rich",
                        help="Fetch, inspect, export and clear the MNIST data.")
 app.add_typer(data_app, name="data", rich_help_panel=DATA)
 
@@ -154,8 +154,10 @@ def info_command(data: DataDir = None, as_json: Json = False) -> None:
         common.print_json({"directory": str(directory), "files": rows})
     else:
         _print_info(directory, rows)
-    if any(row["checksum"] != "ok" for row in rows):
-        raise typer.Exit(1)
+    bad = [row["file"] for row in rows if row["checksum"] != "ok"]
+    if bad:
+        raise common.fail(f"{len(bad)} of {len(rows)} files in {directory} are missing, "
+                          f"unreadable or not the official MNIST: {', '.join(bad)}")
 
 
 def _print_info(directory: Path, rows: list[dict]) -> None:
@@ -218,6 +220,9 @@ def export_command(
     count: Annotated[int, typer.Option("--count", min=1, help="How many digits.")] = 20,
     start: Annotated[int, typer.Option("--start", min=0, help="Index of the first digit.")] = 0,
     data: DataDir = None,
+    no_verify: Annotated[bool, typer.Option(
+        "--no-verify", help="Accept IDX files that are not the official MNIST (after "
+        "structural checks).")] = False,
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False,
 ) -> None:
     """Write MNIST digits as PNG files named <index>_<label>.png.
@@ -225,14 +230,19 @@ def export_command(
     [dim]Example:[/] cnnkit data export --split test --count 20 --out-dir digits
     """
     with common.user_errors():
+        from cnnkit.files import check_target, make_dir
         from cnnkit.imaging import write_image
 
-        images, labels = load_data(split.value, data)
+        images, labels = load_data(split.value, data, verify=not no_verify)
         if start >= len(images):
             raise common.fail(f"--start {start} is past the last index {len(images) - 1}")
         stop = min(start + count, len(images))
-        for index in range(start, stop):
-            target = out_dir / f"{index}_{labels[index]}.png"
+        targets = [out_dir / f"{index}_{labels[index]}.png" for index in range(start, stop)]
+        if out_dir.is_dir():  # every name checked before the first is written
+            for target in targets:
+                check_target(target, force)
+        make_dir(out_dir)
+        for index, target in zip(range(start, stop), targets):
             write_image(target, images[index].astype("float32"), 255.0, force=force)
     common.err.print(f"[green]wrote[/] {stop - start} digits to {common.escape(out_dir)}")
 

@@ -12,7 +12,7 @@ from cnnkit.cli import common
 from cnnkit.cli.app import IMAGES, app
 from cnnkit.cli.filter_cmd import Op
 
-explain_app = typer.Typer(no_args_is_help=True, rich_markup_mode="rich",
+explain_app = common.App(no_args_is_help=True, rich_markup_mode="rich",
                           help="Walk through convolution, ReLU or pooling step by step.")
 app.add_typer(explain_app, name="explain", rich_help_panel=IMAGES)
 
@@ -37,11 +37,13 @@ def _matrix(text: str | None, crop: str, default):
     if text is None:
         return default
     path = Path(text)
-    if path.is_file():
+    if (path.exists() or path.is_symlink()) and not path.is_dir():  # read_image says why
         try:
             x, y, size = (int(v) for v in crop.split(","))
         except ValueError:
-            raise common.fail(f"--crop takes X,Y,SIZE, got '{crop}'", 2) from None
+            raise common.fail(f"--crop takes X,Y,SIZE, got '{crop[:40]}'", 2) from None
+        if x < 0 or y < 0 or size < 1:
+            raise common.fail(f"--crop takes X,Y >= 0 and SIZE >= 1, got '{crop}'", 2)
         picture = imaging.read_image(path)
         grey = picture.pixels if picture.pixels.ndim == 2 else picture.pixels.mean(axis=2)
         part = grey[y:y + size, x:x + size]
@@ -49,6 +51,10 @@ def _matrix(text: str | None, crop: str, default):
             raise common.fail(f"--crop {crop} is outside the {grey.shape[1]}x{grey.shape[0]} "
                               f"image")
         return np.rint(part)
+    if not any(ch.isdigit() for ch in text) or path.suffix.lower() in imaging.IMAGE_SUFFIXES:
+        why = "is a folder" if path.is_dir() else "no such file"
+        raise common.fail(f"--image {text[:200]}: {why}; give an image file or numbers such as "
+                          f"\"1 2; 3 4\"")
     return kernels.parse_matrix(text, "--image")
 
 

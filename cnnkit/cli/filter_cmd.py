@@ -67,6 +67,7 @@ Compare = Annotated[bool, typer.Option(
     "--compare", help="Write input and output side by side in one PNG.")]
 
 PARAMS = "Kernel parameters"
+MAX_STRIDE = 10_000
 OUTPUT = "Output"
 
 
@@ -110,7 +111,8 @@ def filter_command(
     ] = Border.reflect,
     cval: Annotated[float, typer.Option("--cval", help="Value outside the image for --border zero.")
                     ] = 0.0,
-    stride: Annotated[int, typer.Option("--stride", min=1, help="Step between output pixels.")] = 1,
+    stride: Annotated[int, typer.Option("--stride", min=1, max=MAX_STRIDE,
+                                        help="Step between output pixels.")] = 1,
     relu: Annotated[bool, typer.Option("--relu", help="Apply ReLU (max(x, 0)) after the filter.")
                     ] = False,
     value_range: Annotated[Range, typer.Option(
@@ -160,7 +162,10 @@ def filter_command(
             mode = display_range(flt, relu)
         options = FilterOptions(op=op.value if op else flt.op, border=border.value, cval=cval,
                                 stride=stride, bias=bias, relu=relu)
-    files = common.image_inputs(inputs, output, threads, raw=mode == "float")
+    files = common.image_inputs(inputs, output, threads, raw=mode == "float", out_dir=out_dir)
+    if mode != "float":  # a float output's suffix depends on the picture's channels
+        common.check_outputs(files, lambda path: common.output_path(
+            path, output, out_dir, flt.name, ".png", force))
 
     def work(path: Path) -> dict:
         return _filter_file(path, flt, options, mode, filter_alpha, output, out_dir, force,
@@ -172,7 +177,10 @@ def filter_command(
 
 def _filter_file(path, flt, options, mode, filter_alpha, output, out_dir, force, compare,
                  max_pixels) -> dict:
+    import numpy as np
+
     from cnnkit import imaging
+    from cnnkit.errors import ImageError
     from cnnkit.filtering import apply_filter, sample_alpha
 
     started = time.perf_counter()
@@ -181,6 +189,9 @@ def _filter_file(path, flt, options, mode, filter_alpha, output, out_dir, force,
     suffix = (".tiff" if not colour else ".npy") if mode == "float" else ".png"
     target = common.output_path(path, output, out_dir, flt.name, suffix, force)
     result = apply_filter(picture.pixels, flt, options)
+    if not np.isfinite(result).all():  # finite inputs, so only --scale/--bias can do this
+        raise ImageError(f"{path}: the filtered values overflow float32; lower --scale, "
+                         f"--bias or the kernel's values")
     alpha = picture.alpha
     if alpha is not None:
         kernel_shape = flt.kernel.shape

@@ -11,7 +11,7 @@ from cnnkit.cli import common
 from cnnkit.cli.app import IMAGES, app
 from cnnkit.cli.filter_cmd import Direction, Json
 
-kernels_app = typer.Typer(no_args_is_help=False, rich_markup_mode="rich",
+kernels_app = common.App(no_args_is_help=False, rich_markup_mode="rich",
                           help="List the named kernels, or show one.")
 app.add_typer(kernels_app, name="kernels", rich_help_panel=IMAGES)
 

@@ -84,11 +84,11 @@ def train_command(
     augment: Annotated[bool, typer.Option(
         "--augment/--no-augment", help="Random shifts of up to 2 px.", rich_help_panel=RECIPE)
     ] = True,
-    val_split: Annotated[int, typer.Option(
-        "--val-split", min=0, help="Training images held out for validation.",
-        rich_help_panel=RECIPE)] = 5000,
+    val_split: Annotated[Optional[int], typer.Option(
+        "--val-split", min=0, help="Training images held out for validation (default: one in "
+        "twelve, 5,000 of 60,000).", rich_help_panel=RECIPE, show_default=False)] = None,
     seed: Annotated[int, typer.Option(
-        "--seed", help="Seeds init, split, shuffling, dropout, augmentation.",
+        "--seed", min=0, help="Seeds init, split, shuffling, dropout, augmentation.",
         rich_help_panel=RECIPE)] = 0,
     limit: Annotated[Optional[int], typer.Option(
         "--limit", min=1, help="Train on the first N images only (quick tries).",
@@ -116,8 +116,9 @@ def train_command(
     """
     if output.suffix != ".npz":
         raise common.fail(f"{output}: the model file name must end in .npz", 2)
-    if output.exists() and not force:
-        raise common.fail(f"{output}: exists (use --force to replace it)")
+    for path in (output, output.with_suffix(".history.json"),
+                 output.with_suffix(".history.csv")):
+        common.picture_target(path, force, suffix=path.suffix)
     checkpoint = output.with_suffix(".ckpt.npz")
     if plot is not None:  # fail before training, not after
         common.picture_target(plot, force)
@@ -126,14 +127,22 @@ def train_command(
 
             require_matplotlib()
     with common.user_errors(), _limit_threads(threads):
-        from cnnkit.nn.train import TrainConfig, Trainer, resume_trainer
+        from cnnkit.nn.train import TrainConfig, Trainer, default_val_split, resume_trainer
 
         images, labels = load_data("train", data, verify=not no_verify)
+        test = load_data("test", data, verify=not no_verify)  # a bad file fails before training
         if resume is not None:
             trainer, _ = resume_trainer(resume, images, labels)
             common.err.print(f"resuming {common.escape(resume)} at epoch "
                              f"{trainer.state.epoch + 1}, batch {trainer.state.batch + 1}")
         else:
+            available = len(images) if limit is None else min(limit, len(images))
+            if val_split is None:
+                val_split = default_val_split(available)
+            elif val_split >= available:
+                raise common.fail(f"--val-split {val_split} leaves no training images: there "
+                                  f"are {available:,} (--limit and the data); give a smaller "
+                                  f"--val-split", 2)
             config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr,
                                  optimizer=optimizer.value, schedule=schedule.value,
                                  dropout=dropout, weight_decay=weight_decay, augment=augment,
@@ -148,9 +157,11 @@ def train_command(
             again = f"cnnkit train --resume {checkpoint} -o {output}"
             if data is not None:
                 again += f" --data {data}"
-            raise common.fail(f"stopped at epoch {trainer.state.epoch + 1}, batch "
-                              f"{trainer.state.batch}; checkpoint saved. Resume with: {again}", 130)
-        _finish(trainer, output, checkpoint, data, no_verify, data_info, force, as_json, quiet)
+            state = trainer.state
+            where = (f"after epoch {state.epoch}" if state.batch == 0 else
+                     f"at epoch {state.epoch + 1}, batch {state.batch}")
+            raise common.fail(f"stopped {where}; checkpoint saved. Resume with: {again}", 130)
+        _finish(trainer, output, checkpoint, test, data_info, force, as_json, quiet)
         if plot is not None:
             from cnnkit.charts import learning_curves
 
@@ -229,15 +240,15 @@ def _report_epoch(event, as_json: bool, quiet: bool) -> None:
                      f"({event.images_per_second:,.0f} img/s)")
 
 
-def _finish(trainer, output: Path, checkpoint: Path, data, no_verify, data_info, force,
-            as_json, quiet) -> None:
+def _finish(trainer, output: Path, checkpoint: Path, test, data_info, force, as_json,
+            quiet) -> None:
     from dataclasses import asdict
 
-    from cnnkit.files import atomic_path
+    from cnnkit.files import atomic_path, commit_now
     from cnnkit.nn.io import save_model
     from cnnkit.nn.train import evaluate_loss
 
-    test_images, test_labels = load_data("test", data, verify=not no_verify)
+    test_images, test_labels = test
     test_loss, test_accuracy = evaluate_loss(trainer.model, test_images, test_labels)
     history = trainer.state.history
     metrics = {"test_loss": test_loss, "test_accuracy": test_accuracy,
@@ -248,12 +259,13 @@ def _finish(trainer, output: Path, checkpoint: Path, data, no_verify, data_info,
     save_model(output, trainer.model, force=force,
                training={**asdict(trainer.config), "history": history}, data=data_info,
                metrics=metrics)
-    with atomic_path(output.with_suffix(".history.json")) as tmp:
+    with atomic_path(output.with_suffix(".history.json"), force=force) as tmp:
         tmp.write_text(json.dumps(history, indent=1))
-    with atomic_path(output.with_suffix(".history.csv")) as tmp:
+    with atomic_path(output.with_suffix(".history.csv"), force=force) as tmp:
         columns = list(history[0])
         tmp.write_text("\n".join([",".join(columns)] + [
             ",".join("" if h[c] is None else str(h[c]) for c in columns) for h in history]) + "\n")
+    commit_now()  # the model is on disk before its checkpoint goes
     checkpoint.unlink(missing_ok=True)  # the model now holds everything worth keeping
     if as_json:
         common.print_json({"event": "done", "output": str(output), **metrics})
@@ -277,10 +289,12 @@ def evaluate_command(
     mistakes: Annotated[Optional[Path], typer.Option(
         "--mistakes", help="Write a contact sheet of the --worst mistakes (PNG).",
         dir_okay=False, show_default=False)] = None,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite existing pictures.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite existing pictures and CSV.")
+                     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
     csv: Annotated[Optional[Path], typer.Option(
-        "--csv", help="Write per-class metrics and confusion counts to this CSV.",
+        "--csv", help="Write per-class metrics and confusion counts to this CSV (an existing "
+        "file only with --force).",
         dir_okay=False, show_default=False)] = None,
     threads: Threads = None,
 ) -> None:
@@ -291,6 +305,8 @@ def evaluate_command(
     for picture in (plot, mistakes):
         if picture is not None:
             common.picture_target(picture, force)
+    if csv is not None:
+        common.picture_target(csv, force, suffix=csv.suffix)
     path = resolve_model(model)
     with common.user_errors(), _limit_threads(threads):
         import numpy as np
@@ -316,7 +332,7 @@ def evaluate_command(
                   "per_class": per_class(confusion),
                   "mistakes": top_mistakes(probs, labels, worst)}
         if csv is not None:
-            _write_csv(csv, report)
+            _write_csv(csv, report, force)
         _write_pictures(report, images, plot, mistakes, force)
     if as_json:
         common.print_json(report)
@@ -345,7 +361,7 @@ def _write_pictures(report: dict, images, plot: Path | None, mistakes: Path | No
     report["pictures"] = [str(p) for p in written]
 
 
-def _write_csv(path: Path, report: dict) -> None:
+def _write_csv(path: Path, report: dict, force: bool) -> None:
     from cnnkit.files import atomic_path
 
     header = ["class", "precision", "recall", "f1", "support"] + [
@@ -355,7 +371,7 @@ def _write_csv(path: Path, report: dict) -> None:
         lines.append(",".join([str(row["class"]), f"{row['precision']:.6f}",
                                f"{row['recall']:.6f}", f"{row['f1']:.6f}",
                                str(row["support"])] + [str(c) for c in counts]))
-    with atomic_path(path) as tmp:
+    with atomic_path(path, force=force) as tmp:
         tmp.write_text("\n".join(lines) + "\n")
 
 
@@ -466,15 +482,16 @@ def info_command(model: ModelArg = None,
         common.print_json({"path": str(path), **header})
         return
     out = common.out
-    out.print(f"[bold]{common.escape(path)}[/]: {header['format']} v{header['format_version']}, "
-              f"written by cnnkit {header['cnnkit_version']}")
+    text = common.escape  # the header is the file's content: never markup
+    out.print(f"[bold]{text(path)}[/]: {text(header['format'])} v{header['format_version']}, "
+              f"written by cnnkit {text(header['cnnkit_version'])}")
     training = {k: v for k, v in header.get("training", {}).items() if k != "history"}
     if training:
-        out.print("training: " + ", ".join(f"{k}={v}" for k, v in training.items()))
+        out.print("training: " + text(", ".join(f"{k}={v}" for k, v in training.items())))
     metrics = header.get("metrics", {})
     if metrics:
-        out.print("metrics: " + ", ".join(
-            f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items()))
+        out.print("metrics: " + text(", ".join(
+            f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items())))
     data = header.get("data", {})
     if data:
         out.print(f"data: {common.escape(data.get('source'))}")

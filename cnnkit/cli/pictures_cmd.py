@@ -131,17 +131,18 @@ def filters_command(
 
 def _export_kernels(bank, bias, model_path: Path, folder: Path, force: bool) -> list[Path]:
     """One text file per kernel, in the format ``--kernel-file`` reads; all checked first."""
-    from cnnkit.files import atomic_path
+    from cnnkit.files import atomic_path, check_target, make_dir
 
     targets = [folder / f"conv_{f:02d}.txt" for f in range(bank.shape[-1])]
-    existing = [t for t in targets if t.exists()]
-    if existing and not force:
-        raise common.fail(f"{existing[0]}: exists (use --force to overwrite)")
+    if folder.is_dir():
+        for target in targets:
+            check_target(target, force)
+    make_dir(folder)
     for f, target in enumerate(targets):
         rows = "\n".join(" ".join(f"{v:.9g}" for v in row) for row in bank[..., f])
         text = (f"# kernel {f} of conv2d in {model_path.name} (a correlation: use --op corr)\n"
                 f"# the layer adds bias {bias[f]:.9g} to inputs scaled to 0..1\n{rows}\n")
-        with atomic_path(target) as tmp:
+        with atomic_path(target, force=force) as tmp:
             tmp.write_text(text)
     return targets
 

@@ -36,11 +36,18 @@ class Padding(str, Enum):
     same = "same"
 
 
+MAX_WINDOW = 10_000
+
+
 def _pair(text: str, option: str) -> tuple[int, int]:
-    match = re.fullmatch(r"\s*(\d+)\s*(?:x\s*(\d+))?\s*", text)
+    match = re.fullmatch(r"\s*(\d{1,9})\s*(?:[xX]\s*(\d{1,9}))?\s*", text)
     if not match or int(match.group(1)) < 1 or (match.group(2) and int(match.group(2)) < 1):
-        raise common.fail(f"{option} takes N or HxW with positive numbers, got '{text}'", 2)
-    return int(match.group(1)), int(match.group(2) or match.group(1))
+        raise common.fail(f"{option} takes N or HxW with positive numbers, got '{text[:40]}'",
+                          2)
+    pair = int(match.group(1)), int(match.group(2) or match.group(1))
+    if max(pair) > MAX_WINDOW:
+        raise common.fail(f"{option} {text.strip()} is above the limit of {MAX_WINDOW:,}", 2)
+    return pair
 
 
 @app.command("pool", rich_help_panel=IMAGES)
@@ -74,8 +81,10 @@ def pool_command(
     """
     window = _pair(size, "--size")
     step = _pair(stride, "--stride") if stride is not None else window
-    files = common.image_inputs(inputs, output, threads)
+    files = common.image_inputs(inputs, output, threads, out_dir=out_dir)
     name = f"{mode.value}pool{'x'.join(map(str, window)) if window[0] != window[1] else window[0]}"
+    common.check_outputs(files, lambda path: common.output_path(
+        path, output, out_dir, name, ".png", force))
 
     def work(path: Path) -> dict:
         return _pool_file(path, mode.value, window, step, padding.value, upscale, name, output,
@@ -91,6 +100,7 @@ def _pool_file(path, mode, window, step, padding, upscale, name, output, out_dir
 
     from cnnkit import imaging
     from cnnkit.errors import ImageError
+    from cnnkit.limits import check_pixels
     from cnnkit.ops.pool import avg_pool, max_pool
 
     started = time.perf_counter()
@@ -104,6 +114,8 @@ def _pool_file(path, mode, window, step, padding, upscale, name, output, out_dir
         raise ImageError(f"{path}: {exc}") from None
     shown = result
     if upscale:
+        check_pixels(result.shape[0] * step[0], result.shape[1] * step[1], max_pixels,
+                     f"--upscale by the stride {step[0]}x{step[1]}", path)
         shown = np.repeat(np.repeat(result, step[0], axis=0), step[1], axis=1)
         alpha = None if alpha is None else np.repeat(np.repeat(alpha, step[0], 0), step[1], 1)
     if compare:
@@ -156,7 +168,7 @@ def stack_command(
         raise common.fail("say where to write: -o OUT, --stages DIR and/or --sheet FILE", 2)
     with common.user_errors():
         from cnnkit import imaging, pipeline, viz
-        from cnnkit.errors import ImageError
+        from cnnkit.files import check_target, make_dir
         from cnnkit.ops._jit import set_threads
 
         set_threads(threads)
@@ -164,16 +176,22 @@ def stack_command(
         for path in (output, sheet):
             if path is not None:
                 imaging.check_output_suffix(path)
-                if path.exists() and not force:
-                    raise ImageError(f"{path}: exists (use --force to overwrite)")
+                check_target(path, force)
+        labels = ["input"] + [step.text for step in parsed]
+        stage_files = [] if stages_dir is None else [
+            stages_dir / f"{index:02d}_{_slug(label)}.png" for index, label in enumerate(labels)]
+        if stages_dir is not None and stages_dir.is_dir():
+            for target in stage_files:
+                check_target(target, force)
         picture = imaging.read_image(image, max_pixels)
         grey = picture.pixels if picture.pixels.ndim == 2 else picture.pixels @ [0.299, 0.587,
                                                                                   0.114]
+        pipeline.check_size(parsed, grey.shape[:2])
         stages = pipeline.run(grey.astype("float32"), parsed)
         written = []
         if stages_dir is not None:
-            for index, stage in enumerate(stages):
-                target = stages_dir / f"{index:02d}_{_slug(stage.label)}.png"
+            make_dir(stages_dir)
+            for target, stage in zip(stage_files, stages):
                 _write_stage(target, stage, force)
                 written.append(str(target))
         if output is not None:

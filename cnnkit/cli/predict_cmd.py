@@ -42,8 +42,11 @@ def predict_command(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per picture (NDJSON).")
                        ] = False,
     csv: Annotated[Optional[Path], typer.Option(
-        "--csv", help="Also write the results to this CSV file.", dir_okay=False,
+        "--csv", help="Also write the results to this CSV file (only when every picture was "
+        "read; an existing file only with --force).", dir_okay=False,
         show_default=False)] = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Replace an existing --csv file and --show-steps pictures.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors.")
                      ] = False,
     max_pixels: Annotated[int, typer.Option("--max-pixels", min=1,
@@ -57,6 +60,8 @@ def predict_command(
     """
     if multi and preprocess is Preprocess.none:
         raise common.fail("--multi needs --preprocess mnist", 2)
+    if csv is not None:
+        common.picture_target(csv, force, suffix=csv.suffix)
     path = resolve_model(model)
     with common.user_errors():
         import numpy as np
@@ -72,7 +77,7 @@ def predict_command(
         scale = float(header.get("input", {}).get("pixel_scale", 1 / 255))
         files = common.expand_inputs(inputs, imaging.IMAGE_SUFFIXES)
         if not files:
-            raise common.fail("no image files found in the given inputs")
+            raise common.no_images(inputs)
     results: list[dict] = []
 
     def prepare(file: Path):
@@ -80,20 +85,34 @@ def predict_command(
 
     def report(file: Path, prepared, probs) -> dict:
         result = _result(file, prepared, probs, top, multi, show_steps, min_confidence,
-                         len(files) > 1)
+                         len(files) > 1, force)
         results.append(result)
         return result
 
     work = _Batches(files, prepare, lambda x: network.predict_proba(x * np.float32(scale)),
                     report, workers)
 
+    if show_steps is not None:
+        with common.user_errors():
+            from cnnkit.files import make_dir
+
+            make_dir(show_steps)
+    failed = True
     try:
         common.run_batch(files, work, as_json=as_json, quiet=quiet, label="predict",
                          describe=lambda r: _describe(r, top), summary=False)
-    finally:  # the summary and the CSV also when some pictures failed
+        failed = False
+    finally:  # the summary also when some pictures failed; the CSV only when none did
         work.close()
-        _finish(results, csv, as_json, quiet, len(files))
+        with common.user_errors():
+            _finish(results, None if failed else csv, as_json, quiet, len(files), force)
+        if failed and csv is not None and results:
+            common.err.print(f"{common.escape(csv)} not written: not every picture was read")
     if any(r["uncertain"] for r in results):
+        from cnnkit.files import commit_now
+
+        with common.user_errors():
+            commit_now()  # uncertain is an answer: the CSV and steps are kept
         raise typer.Exit(UNCERTAIN_EXIT)
 
 
@@ -109,8 +128,12 @@ class _Batches:
     CHUNK = 64
 
     def __init__(self, files: list[Path], prepare, classify, report, workers: int):
+        from cnnkit import files as outputs
+
         self._pending = list(files)
         self._ready: list = []
+        self._outputs = outputs.active()  # the run's: a file's steps must not be tied to
+        # the file whose turn it was when its chunk was prepared
         self._prepare, self._classify, self._report = prepare, classify, report
         self._pool = None
         if workers > 1 and len(files) > 1:
@@ -143,6 +166,7 @@ class _Batches:
         import numpy as np
 
         from cnnkit.errors import CnnkitError
+        from cnnkit.files import activate, transaction
 
         chunk, self._pending = self._pending[:self.CHUNK], self._pending[self.CHUNK:]
         mapper = self._pool.map if self._pool is not None else map
@@ -158,7 +182,9 @@ class _Batches:
                 continue
             count = len(item.found)
             try:
-                self._ready.append((file, self._report(file, item, probs[start:start + count])))
+                with activate(self._outputs), transaction():
+                    outcome = self._report(file, item, probs[start:start + count])
+                self._ready.append((file, outcome))
             except CnnkitError as exc:  # e.g. a failed --show-steps write: this file's error
                 self._ready.append((file, exc))
             start += count
@@ -184,7 +210,7 @@ def _prepare_file(file: Path, multi: bool, preprocess: str, max_pixels: int) -> 
 
 
 def _result(file: Path, prepared: _Prepared, probs, top: int, multi: bool, show_steps,
-            min_confidence, several: bool) -> dict:
+            min_confidence, several: bool, force: bool = False) -> dict:
     import numpy as np
 
     reads = []
@@ -204,22 +230,24 @@ def _result(file: Path, prepared: _Prepared, probs, top: int, multi: bool, show_
     if show_steps is not None:
         folder = show_steps / file.stem if several else show_steps
         result["steps"] = str(folder)
-        _save_steps(folder, prepared.picture, prepared.found, reads, prepared.cleaned)
+        _save_steps(folder, prepared.picture, prepared.found, reads, prepared.cleaned, force)
     return result
 
 
-def _save_steps(folder: Path, picture, found, reads, cleaned) -> None:
+def _save_steps(folder: Path, picture, found, reads, cleaned, force: bool = False) -> None:
     import numpy as np
     from PIL import Image, ImageDraw
 
     from cnnkit import viz
-    from cnnkit.files import atomic_path
+    from cnnkit.files import atomic_path, make_dir
+
+    make_dir(folder)
 
     def save(name: str, array: np.ndarray, enlarge: bool = False) -> None:
         image = Image.fromarray(np.clip(np.rint(array * 255), 0, 255).astype(np.uint8))
         if enlarge:  # small stages shown 8x, pixel for pixel
             image = image.resize((image.width * 8, image.height * 8), Image.NEAREST)
-        with atomic_path(folder / f"{name}.png") as tmp:
+        with atomic_path(folder / f"{name}.png", force=force) as tmp:
             image.save(tmp, format="PNG")
 
     if cleaned is None:
@@ -236,7 +264,7 @@ def _save_steps(folder: Path, picture, found, reads, cleaned) -> None:
         draw.rectangle([x0, y0, x1 - 1, y1 - 1], outline=(220, 30, 30), width=3)
         draw.text((x0 + 3, max(0, y0 - viz.LABEL_SIZE - 4)),
                   f"{r['digit']} {r['confidence']:.0%}", fill=(220, 30, 30), font=viz.font())
-    with atomic_path(folder / "2-boxes.png") as tmp:
+    with atomic_path(folder / "2-boxes.png", force=force) as tmp:
         boxes.save(tmp, format="PNG")
     for k, d in enumerate(found, 1):
         save(f"3-digit-{k}", d.stages[0][1], enlarge=True)
@@ -262,14 +290,15 @@ def _describe(result: dict, top: int) -> None:
                   f"{guess['probability']:6.1%}")
 
 
-def _finish(results: list[dict], csv: Path | None, as_json: bool, quiet: bool, total: int):
+def _finish(results: list[dict], csv: Path | None, as_json: bool, quiet: bool, total: int,
+            force: bool = False):
     if csv is not None:
         from cnnkit.files import atomic_path
 
         lines = ["input,prediction,confidence,uncertain"]
         lines += [f"{r['input']},{r['prediction']},{r['confidence']:.6f},{int(r['uncertain'])}"
                   for r in results]
-        with atomic_path(csv) as tmp:
+        with atomic_path(csv, force=force) as tmp:
             tmp.write_text("\n".join(lines) + "\n")
     if total > 1 and not as_json:
         from rich.table import Table

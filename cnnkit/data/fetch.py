@@ -104,7 +104,7 @@ def fetch(dest: Path | None = None, *, sources: tuple[str, ...] = SOURCES,
                         exc = DataError(f"{exc}; deleted")
                     report(Event("fail", source, spec.name, message=str(exc)))
                     continue
-                with atomic_path(dest / spec.name) as target:
+                with atomic_path(dest / spec.name, now=True) as target:
                     target.write_bytes(data)
                 needed.remove(spec)
                 report(Event("verified", source, spec.name))

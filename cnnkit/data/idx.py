@@ -8,14 +8,16 @@ labels ``0x00000801`` (N,).
 from __future__ import annotations
 
 import gzip
+import math
+import io
 import struct
 import zlib
 from pathlib import Path
 
 import numpy as np
 
-from cnnkit.errors import DataError
-from cnnkit.files import atomic_path
+from cnnkit.errors import DataError, os_message
+from cnnkit.files import atomic_path, check_source
 
 _DTYPES = {0x08: np.dtype("u1"), 0x09: np.dtype("i1"), 0x0B: np.dtype(">i2"),
            0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
@@ -23,19 +25,46 @@ _CODES = {dtype.newbyteorder("="): code for code, dtype in _DTYPES.items()}
 GZIP_MAGIC = b"\x1f\x8b"
 
 
-def read_bytes(path: Path) -> bytes:
-    """The file's bytes, gunzipped when it starts with the gzip magic number."""
+# The largest IDX file cnnkit unpacks: MNIST's training images are 47 MB. A gzip bomb stops
+# here instead of filling the memory.
+MAX_UNPACKED_BYTES = 128 << 20
+
+
+def read_bytes(path: Path, limit: int | None = None) -> bytes:
+    """The file's bytes, gunzipped when it starts with the gzip magic number.
+
+    Decompression stops at ``limit`` bytes (default ``MAX_UNPACKED_BYTES``): a gzip bomb is
+    refused, not unpacked.
+    """
+    limit = MAX_UNPACKED_BYTES if limit is None else limit
     path = Path(path)
+    check_source(path, "data file", DataError)
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise DataError(f"{path}: {exc.strerror or 'cannot read'}") from None
+        raise DataError(os_message(exc, "read", path)) from None
     if data[:2] == GZIP_MAGIC:
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise DataError(f"{path}: broken gzip data ({exc})") from None
+        data = _gunzip(path, data, limit)
     return data
+
+
+def _gunzip(path: Path, data: bytes, limit: int) -> bytes:
+    pieces, total = [], 0
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as stream:
+            while True:
+                piece = stream.read(min(1 << 24, limit + 1 - total))
+                if not piece:
+                    break
+                total += len(piece)
+                if total > limit:
+                    raise DataError(f"{path}: unpacks to more than {limit / 2**20:,.0f} MB, "
+                                    f"more than an IDX data file holds (refused)")
+                pieces.append(piece)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise DataError(f"{path}: broken gzip data ({str(exc).strip() or 'truncated'})"
+                        ) from None
+    return b"".join(pieces)
 
 
 def parse_idx(data: bytes, name: str = "IDX data") -> np.ndarray:
@@ -56,7 +85,7 @@ def parse_idx(data: bytes, name: str = "IDX data") -> np.ndarray:
         raise DataError(f"{name}: truncated header (needs {header} bytes, has {len(data)})")
     shape = struct.unpack(f">{ndim}I", data[4:header])
     dtype = _DTYPES[code]
-    expected = header + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    expected = header + math.prod(shape) * dtype.itemsize  # Python ints: no overflow
     if len(data) < expected:
         raise DataError(f"{name}: truncated: header declares shape {shape} ({expected} bytes), "
                         f"file has {len(data)}")

@@ -12,13 +12,14 @@ from __future__ import annotations
 import hashlib
 import json
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 
 from cnnkit import __version__
-from cnnkit.errors import CnnkitError
-from cnnkit.files import atomic_path
+from cnnkit.errors import CnnkitError, os_message
+from cnnkit.files import atomic_path, check_source
 from cnnkit.nn.model import Sequential
 
 MODEL_FORMAT = "cnnkit-model"
@@ -40,45 +41,104 @@ def weights_digest(named: list[tuple[str, np.ndarray]]) -> str:
     return digest.hexdigest()
 
 
-def _write(path: Path, header: dict, arrays: dict[str, np.ndarray], force: bool) -> None:
+def _write(path: Path, header: dict, arrays: dict[str, np.ndarray], force: bool,
+           now: bool = False) -> None:
     payload = {_HEADER: np.frombuffer(json.dumps(header).encode(), dtype=np.uint8), **arrays}
     path = Path(path)
     if path.suffix != ".npz":
         raise ModelError(f"{path}: model and checkpoint files end in .npz")
-    with atomic_path(path, force=force) as tmp:
+    with atomic_path(path, force=force, now=now) as tmp:
         np.savez(tmp, **payload)
 
 
+MAX_UNPACKED_BYTES = 512 * 2**20  # a model of ~130 M float32 parameters; the bundled is 2.8 MB
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
 def _read(path: Path, expected_format: str) -> tuple[dict, dict[str, np.ndarray]]:
+    """The header and arrays of a model or checkpoint file, every structural check done
+    before anything large is decompressed or parsed."""
     path = Path(path)
-    if not path.is_file():
+    kind = expected_format.split("-")[1]
+    if not path.exists() and not path.is_symlink():
         raise ModelError(f"{path}: no such file")
+    check_source(path, f"cnnkit {kind} file (.npz)", ModelError)
     try:
+        with open(path, "rb") as fh:
+            magic = fh.read(4)
+    except FileNotFoundError:
+        raise ModelError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise ModelError(os_message(exc, "read", path)) from None
+    if magic != _ZIP_MAGIC:
+        raise ModelError(f"{path}: not a cnnkit {kind} file (expected an .npz archive)")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+            unpacked = sum(m.file_size for m in members)
+            if unpacked > MAX_UNPACKED_BYTES:
+                raise ModelError(
+                    f"{path}: would unpack to {unpacked / 2**20:,.0f} MB, above the "
+                    f"{MAX_UNPACKED_BYTES // 2**20} MB a cnnkit {kind} may hold (refused "
+                    f"before decompressing)")
+            if any(not m.filename.endswith(".npy") for m in members):
+                raise ModelError(f"{path}: not a cnnkit {kind} file (holds other files "
+                                 f"than arrays)")
         with np.load(path, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as exc:
-        raise ModelError(f"{path}: not a readable cnnkit file ({exc})") from None
+    except ModelError:
+        raise
+    except ValueError as exc:
+        if "pickle" in str(exc):  # numpy's text would invite loading it unsafely
+            raise ModelError(f"{path}: holds Python objects, not plain arrays; cnnkit never "
+                             f"loads those (they can run code)") from None
+        raise ModelError(f"{path}: damaged array data ({_first_line(exc)})") from None
+    except zipfile.BadZipFile:
+        raise ModelError(f"{path}: damaged or truncated file (not a complete .npz archive)"
+                         ) from None
+    except OSError as exc:
+        raise ModelError(os_message(exc, "read", path)) from None
+    except (EOFError, KeyError, zlib.error):
+        raise ModelError(f"{path}: damaged or truncated file (an array's data is cut short "
+                         f"or corrupt)") from None
     if _HEADER not in arrays:
-        raise ModelError(f"{path}: not a cnnkit {expected_format.split('-')[1]} (no header)")
+        raise ModelError(f"{path}: not a cnnkit {kind} (no header)")
+    raw = arrays.pop(_HEADER)
     try:
-        header = json.loads(arrays.pop(_HEADER).tobytes().decode())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelError(f"{path}: damaged header ({exc})") from None
+        header = json.loads(raw.tobytes().decode()) if raw.dtype == np.uint8 else None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise ModelError(f"{path}: damaged header ({_first_line(exc)})") from None
+    if not isinstance(header, dict):
+        raise ModelError(f"{path}: damaged header (not a JSON object)")
     if header.get("format") != expected_format:
-        raise ModelError(f"{path}: is a {header.get('format', 'unknown file')}, expected a "
-                         f"{expected_format}")
-    if header.get("format_version", 0) > FORMAT_VERSION:
-        raise ModelError(f"{path}: format version {header['format_version']} is newer than "
-                         f"this cnnkit reads ({FORMAT_VERSION}); upgrade cnnkit")
+        found = header.get("format")
+        found = found if isinstance(found, str) else "unknown file"
+        raise ModelError(f"{path}: is a {found[:40]}, expected a {expected_format}")
+    version = header.get("format_version", 0)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ModelError(f"{path}: damaged header (format_version {version!r:.40})")
+    if version > FORMAT_VERSION:
+        raise ModelError(f"{path}: format version {version} is newer than this cnnkit reads "
+                         f"({FORMAT_VERSION}); upgrade cnnkit")
     return header, arrays
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0][:120] if text else type(exc).__name__).rstrip(".")
 
 
 def _build(path: Path, header: dict, arrays: dict[str, np.ndarray], prefix: str = ""
            ) -> Sequential:
+    architecture = header.get("architecture")
+    if not isinstance(architecture, dict):
+        raise ModelError(f"{path}: damaged header (no architecture)")
     try:
-        model = Sequential.from_config(header["architecture"])
-    except (KeyError, ValueError) as exc:
-        raise ModelError(f"{path}: {exc}") from None
+        model = Sequential.from_config(architecture)
+    except (KeyError, ValueError, TypeError, AttributeError) as exc:
+        raise ModelError(f"{path}: {_first_line(exc)}") from None
+    except MemoryError:
+        raise ModelError(f"{path}: the architecture is too large to build") from None
     weights = {}
     for name, value in model.named_params():
         array = arrays.get(prefix + name)
@@ -87,11 +147,13 @@ def _build(path: Path, header: dict, arrays: dict[str, np.ndarray], prefix: str 
         if array.shape != value.shape or array.dtype != np.float32:
             raise ModelError(f"{path}: {name} is {array.dtype} {array.shape}, the architecture "
                              f"needs float32 {value.shape}")
+        if not np.all(np.isfinite(array)):
+            raise ModelError(f"{path}: {name} holds NaN or infinite weights")
         weights[name] = array
     model.set_weights(weights)
     if model.count_params() != header.get("param_count"):
-        raise ModelError(f"{path}: header says {header.get('param_count')} parameters, the "
-                         f"architecture has {model.count_params()}")
+        raise ModelError(f"{path}: header says {header.get('param_count')!r:.40} parameters, "
+                         f"the architecture has {model.count_params()}")
     if weights_digest(model.named_params()) != header.get("weights_sha256"):
         raise ModelError(f"{path}: weights do not match their recorded SHA-256 (file damaged "
                          f"or edited)")
@@ -119,7 +181,23 @@ def save_model(path: Path, model: Sequential, *, force: bool = False, **fields) 
 def load_model(path: Path) -> tuple[Sequential, dict]:
     """Read and verify a model file; returns (model, header). Raises ModelError."""
     header, arrays = _read(path, MODEL_FORMAT)
-    return _build(Path(path), header, arrays), header
+    model = _build(Path(path), header, arrays)
+    _check_fields(Path(path), header)
+    return model, header
+
+
+def _check_fields(path: Path, header: dict) -> None:
+    """The header fields commands use must have their types: a tampered field is refused
+    here, not met as a crash later."""
+    for name in ("input", "training", "metrics", "data"):
+        if not isinstance(header.get(name, {}), dict):
+            raise ModelError(f"{path}: damaged header ({name} is not a JSON object)")
+    scale = header.get("input", {}).get("pixel_scale", 1 / 255)
+    if (not isinstance(scale, (int, float)) or isinstance(scale, bool)
+            or not np.isfinite(scale) or not 0 < scale <= 1):
+        raise ModelError(f"{path}: damaged header (pixel_scale {scale!r:.40} is not a number "
+                         f"in (0, 1])")
+    header.setdefault("cnnkit_version", "unknown")
 
 
 def save_checkpoint(path: Path, model: Sequential, optimizer_arrays: dict[str, np.ndarray],
@@ -129,7 +207,7 @@ def save_checkpoint(path: Path, model: Sequential, optimizer_arrays: dict[str, n
     arrays = {f"weights:{n}": v for n, v in model.named_params()}
     arrays.update({f"optimizer:{n}": v for n, v in optimizer_arrays.items()})
     arrays["order"] = order
-    _write(path, header, arrays, force=True)
+    _write(path, header, arrays, force=True, now=True)  # on disk at once, whatever follows
 
 
 def load_checkpoint(path: Path) -> tuple[Sequential, dict, dict[str, np.ndarray], np.ndarray]:

@@ -37,10 +37,45 @@ class TrainConfig:
     limit: int | None = None
 
     def check(self) -> None:
-        if self.epochs < 1 or self.batch_size < 1 or not self.lr > 0:
-            raise ValueError("epochs, batch size and learning rate must be positive")
-        if self.val_split < 0:
-            raise ValueError(f"val split must be >= 0, got {self.val_split}")
+        """Raise ValueError naming the first field of the wrong type or out of range (a
+        checkpoint's recipe is checked this way before training resumes from it)."""
+        from cnnkit.nn.optim import OPTIMIZERS, SCHEDULES
+
+        ints = {"epochs": 1, "batch_size": 1, "val_split": 0, "seed": 0}
+        for name, low in ints.items():
+            value = getattr(self, name)
+            if not _is_int(value) or value < low:
+                raise ValueError(f"{name} must be a whole number >= {low}, got {value!r}")
+        if self.limit is not None and (not _is_int(self.limit) or self.limit < 1):
+            raise ValueError(f"limit must be a whole number >= 1, got {self.limit!r}")
+        for name, low, high in (("lr", 0.0, 10.0), ("dropout", 0.0, 0.95),
+                                ("weight_decay", 0.0, 1.0)):
+            value = getattr(self, name)
+            if not _is_number(value) or not low <= value <= high:
+                raise ValueError(f"{name} must be a number from {low:g} to {high:g}, "
+                                 f"got {value!r}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be positive, got {self.lr!r}")
+        if self.optimizer not in OPTIMIZERS or self.schedule not in SCHEDULES:
+            raise ValueError(f"unknown optimizer or schedule: {self.optimizer!r}, "
+                             f"{self.schedule!r}")
+        if not isinstance(self.augment, bool):
+            raise ValueError(f"augment must be true or false, got {self.augment!r}")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return (isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
+            and bool(np.isfinite(value)))
+
+
+def default_val_split(images: int) -> int:
+    """Images held out for validation unless told: one in twelve (5,000 of MNIST's 60,000),
+    so ``--limit`` alone always leaves most images for training."""
+    return images // 12
 
 
 @dataclass
@@ -211,4 +246,36 @@ def resume_trainer(path, images: np.ndarray, labels: np.ndarray) -> tuple[Traine
     if trainer.state.batch and len(order) != len(trainer.images):
         raise ModelError(f"{path}: was made on {len(order)} training images, got "
                          f"{len(trainer.images)} (use the same --data)")
+    problem = _state_problem(trainer, order, optimizer_arrays, header.get("optimizer_steps"))
+    if problem:
+        raise ModelError(f"{path}: not a usable checkpoint ({problem})")
     return trainer, header
+
+
+def _state_problem(trainer: Trainer, order: np.ndarray, slots: dict, steps) -> str | None:
+    """What is wrong with a checkpoint's loop state, or None. A tampered field must not
+    resume into an index error or NaN weights half an epoch later."""
+    state, config = trainer.state, trainer.config
+    for name in ("epoch", "batch", "correct", "seen"):
+        value = getattr(state, name)
+        if not _is_int(value) or value < 0:
+            return f"state {name} must be a whole number >= 0, got {value!r}"
+    for name in ("loss_sum", "seconds"):
+        if not _is_number(getattr(state, name)):
+            return f"state {name} must be a finite number, got {getattr(state, name)!r}"
+    if state.epoch > config.epochs:
+        return f"state epoch {state.epoch} is past the {config.epochs} epochs of its recipe"
+    if state.batch >= trainer.batches:
+        return f"state batch {state.batch} is past the {trainer.batches} batches of an epoch"
+    if not isinstance(state.history, list) or len(state.history) != state.epoch:
+        return "the history does not match the epochs completed"
+    if not _is_int(steps) or steps < 0:
+        return f"optimizer_steps must be a whole number >= 0, got {steps!r}"
+    if state.batch:
+        if (order.ndim != 1 or not np.issubdtype(order.dtype, np.integer)
+                or not np.array_equal(np.sort(order), np.arange(len(trainer.images)))):
+            return "the saved order is not a shuffle of the training images"
+    for name, value in slots.items():
+        if not np.all(np.isfinite(value)):
+            return f"optimizer slot {name} holds NaN or infinite values"
+    return None
