@@ -150,7 +150,7 @@ def test_show_steps_saves_every_stage(runner, test_digits, tmp_path):
     result = invoke(runner, "predict", tmp_path / "d.jpg", "--show-steps", tmp_path / "steps")
     assert result.exit_code == 0, result.output
     names = sorted(p.name for p in (tmp_path / "steps").iterdir())
-    assert names[0] == "1-grey.png" and names[-1] == "7-centred-28x28.png" and len(names) == 7
+    assert names[0] == "1-grey.png" and names[-1] == "8-centred-28x28.png" and len(names) == 8
     assert Image.open(tmp_path / "steps" / names[-1]).size == (224, 224)  # 28x28 shown 8x
 
 
