@@ -44,6 +44,24 @@ def read(network, scale: float, path: Path, multi: bool) -> dict:
     return result
 
 
+def measure(model: Path, folder: Path) -> dict:
+    """Accuracy per kind of single digits (and "numbers": multi/ read exactly by plain predict
+    and by --multi) with ``model``, as {kind: (right, total)}."""
+    network, header = load_model(model)
+    scale = float(header.get("input", {}).get("pixel_scale", 1 / 255))
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for row in csv.DictReader((folder / "labels.csv").open()):
+        multi = row["file"].startswith("multi/")
+        answers = [read(network, scale, folder / row["file"], m)
+                   for m in ((False, True) if multi else (False,))]
+        right = all(a["prediction"] == row["label"] and a.get("verdict", "digit") != "no digit"
+                    for a in answers)
+        for kind in (("numbers",) if multi else (row["kind"], "all")):
+            counts[kind][0] += right
+            counts[kind][1] += 1
+    return {kind: tuple(v) for kind, v in counts.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--set", type=Path, default=ROOT.parent / "shared" / "data" / "real_digits")
@@ -68,7 +86,7 @@ def main() -> None:
             continue
         result = read(network, scale, path, False)
         answer, label = result["prediction"], int(row["label"])
-        right = answer == row["label"] and not result.get("verdict", "digit") != "digit"
+        right = answer == row["label"] and result.get("verdict", "digit") != "no digit"
         for kind in (row["kind"], "all"):
             per_kind[kind][0] += right
             per_kind[kind][1] += 1

@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image
 
 from cnnkit.digits.stroke import normalise_stroke
+from cnnkit.digits.verdict import erosion_depth
 from cnnkit.errors import CnnkitError
 from cnnkit.imaging import Picture
 
@@ -44,11 +45,13 @@ class Prepared:
     digit : ndarray (28, 28) float32, 0..255, white ink on black
     stages : (name, (H, W) float32 in 0..1) pairs, in order
     box : (x0, y0, x1, y1) of the ink in the input image
+    evidence : measurements of the ink that tell a digit from other things (see ink_box)
     """
 
     digit: np.ndarray
     stages: list[tuple[str, np.ndarray]] = field(default_factory=list)
     box: tuple[int, int, int, int] = (0, 0, 0, 0)
+    evidence: dict = field(default_factory=dict)
 
 
 def to_grey(picture: Picture) -> np.ndarray:
@@ -197,7 +200,7 @@ def grow(mask: np.ndarray, steps: int) -> np.ndarray:
     return grown
 
 
-def clean_ink(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def clean_ink(ink: np.ndarray, evidence: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Threshold away paper texture but keep the ink's grey levels and soft edges.
 
     The paper level and its noise come from the median and the median absolute deviation;
@@ -215,6 +218,8 @@ def clean_ink(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if strong - floor < MIN_CONTRAST:
         raise NoDigitError(f"no digit found (nothing stands out from the background by more "
                            f"than {strong - floor:.0%} of the brightness range)")
+    if evidence is not None:
+        evidence["contrast"] = strong - floor
     threshold = max(levels.otsu(), floor + 4 * spread)
     mask = ink > threshold
     if mask.sum() < MIN_INK_PIXELS:
@@ -226,16 +231,33 @@ def clean_ink(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return cleaned.astype(np.float32), mask
 
 
-def ink_box(mask: np.ndarray, min_share: float = 0.05) -> tuple[int, int, int, int]:
-    """(x0, y0, x1, y1) around the ink, ignoring specks under ``min_share`` of the largest part."""
+def ink_box(mask: np.ndarray, min_share: float = 0.05
+            ) -> tuple[tuple[int, int, int, int], dict]:
+    """(x0, y0, x1, y1) around the ink, ignoring specks under ``min_share`` of the largest part.
+
+    Also returns what the ink looks like, the evidence for :mod:`cnnkit.digits.verdict`:
+    ``parts`` (how many parts are kept), ``kept`` (their share of all the ink), ``ink`` (the
+    ink's share of the picture), ``box`` (the box's share of the picture), ``groups`` (side
+    by side groups of parts: several digits?) and ``edges`` (picture sides the ink touches).
+    Raises NoDigitError when no part is large enough to be a stroke.
+    """
     from cnnkit.ops.label import label_components
 
     labels, count = label_components(mask)
     areas = np.bincount(labels.ravel(), minlength=count + 1)[1:]
-    boxes = _component_boxes(labels, count)[areas >= max(2, min_share * areas.max())]
+    if count == 0 or areas.max() < MIN_INK_PIXELS:
+        raise NoDigitError("no digit found (only specks stand out from the background)")
+    keep = areas >= max(2, min_share * areas.max())
+    boxes = _component_boxes(labels, count)[keep]
     x0, y0 = boxes[:, :2].min(axis=0)
     x1, y1 = boxes[:, 2:].max(axis=0)
-    return int(x0), int(y0), int(x1), int(y1)
+    evidence = {"parts": int(keep.sum()), "kept": float(areas[keep].sum() / areas.sum()),
+                "ink": float(areas.sum() / mask.size),
+                "box": float((x1 - x0) * (y1 - y0) / mask.size),
+                "groups": len(_merge_overlapping(sorted(boxes.tolist()))),
+                "edges": int(x0 == 0) + int(y0 == 0) + int(x1 == mask.shape[1])
+                + int(y1 == mask.shape[0])}
+    return (int(x0), int(y0), int(x1), int(y1)), evidence
 
 
 def fit_mnist(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -291,8 +313,10 @@ def _prepare(grey: np.ndarray, side: int, closer: bool) -> Prepared:
     work, (sx, sy) = shrink(grey, side)
     ink, inverted = ink_image(work)
     flattened = remove_background(ink)
-    cleaned, mask = clean_ink(flattened)
-    x0, y0, x1, y1 = ink_box(mask)
+    measured: dict = {}
+    cleaned, mask = clean_ink(flattened, measured)
+    (x0, y0, x1, y1), evidence = ink_box(mask)
+    evidence.update(measured)
     box = _to_picture_box((x0, y0, x1, y1), (sx, sy), grey.shape)
     if closer and max(x1 - x0, y1 - y0) < CLOSER_BELOW and (sx > 1 or sy > 1):
         # a small digit in a large picture: prepare it again from the full-resolution pixels
@@ -305,13 +329,14 @@ def _prepare(grey: np.ndarray, side: int, closer: bool) -> Prepared:
         near.box = (a + left, b + top, c + left, d + top)
         return near
     crop = cleaned[y0:y1, x0:x1]
-    stroked, _, _ = normalise_stroke(crop)
+    stroked, evidence["width"], _ = normalise_stroke(crop)
+    evidence["depth"] = erosion_depth(fit_mnist(crop)[1])  # as drawn, before the width changes
     resized, digit = fit_mnist(stroked)
     stages = [("1-grey", work), ("2-ink" + ("-inverted" if inverted else ""), ink),
               ("3-background-removed", flattened), ("4-thresholded", cleaned),
               ("5-cropped", crop), ("6-stroke-width", stroked), ("7-resized-20px", resized),
               ("8-centred-28x28", digit)]
-    return Prepared(digit * np.float32(255), stages, box)
+    return Prepared(digit * np.float32(255), stages, box, evidence)
 
 
 def prepare_raw(picture: Picture) -> Prepared:
@@ -335,3 +360,18 @@ def _component_boxes(labels: np.ndarray, count: int) -> np.ndarray:
     np.maximum.at(boxes[:, 2], owner, xs + 1)
     np.maximum.at(boxes[:, 3], owner, ys + 1)
     return boxes
+
+
+def _merge_overlapping(boxes: list[list[int]]) -> list[list[int]]:
+    merged: list[list[int]] = []
+    for box in boxes:  # sorted by x0
+        for other in merged:
+            overlap = min(box[2], other[2]) - max(box[0], other[0])
+            narrower = min(box[2] - box[0], other[2] - other[0])
+            if overlap > 0.5 * narrower:
+                other[:] = [min(box[0], other[0]), min(box[1], other[1]),
+                            max(box[2], other[2]), max(box[3], other[3])]
+                break
+        else:
+            merged.append(list(box))
+    return sorted(merged)

@@ -15,7 +15,7 @@ import numpy as np
 
 from cnnkit.nn.model import Sequential, digit_classifier, prepare
 from cnnkit.nn.optim import learning_rate, make_optimizer
-from cnnkit.ops.augment import shift_images
+from cnnkit.ops.augment import distort_images, draw_distortions, shift_images
 
 MAX_SHIFT = 2  # pixels, for --augment
 
@@ -31,14 +31,28 @@ class TrainConfig:
     schedule: str = "onecycle"
     dropout: float = 0.15
     weight_decay: float = 0.0
-    augment: bool = True
+    augment: bool = True  # random shifts of up to MAX_SHIFT px
+    rotate: float = 0.0  # degrees either way
+    shear: float = 0.0  # slant: px across per px down, either way
+    scale: float = 0.0  # relative size change either way
+    elastic: float = 0.0  # px: standard deviation of the elastic field's control points
+    thickness: float = 0.0  # largest blend towards a 3x3 dilation (half of it: erosion)
     val_split: int = 5000
     seed: int = 0
     limit: int | None = None
 
+    @property
+    def distorts(self) -> bool:
+        return any((self.rotate, self.shear, self.scale, self.elastic, self.thickness))
+
     def check(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or not self.lr > 0:
             raise ValueError("epochs, batch size and learning rate must be positive")
+        if min(self.rotate, self.shear, self.scale, self.elastic, self.thickness) < 0:
+            raise ValueError("augmentation limits must be >= 0")
+        if self.scale >= 0.5 or self.thickness > 1:
+            raise ValueError(f"scale must be < 0.5 and thickness <= 1, got {self.scale} and "
+                             f"{self.thickness}")
         if self.val_split < 0:
             raise ValueError(f"val split must be >= 0, got {self.val_split}")
 
@@ -150,7 +164,11 @@ class Trainer:
         cfg, state = self.config, self.state
         index = self.order[state.batch * cfg.batch_size:(state.batch + 1) * cfg.batch_size]
         images = self.images[index]
-        if cfg.augment:
+        if cfg.distorts:  # the shift (if any) is part of the warp, in fractions of a pixel
+            images = distort_images(images, *draw_distortions(
+                self.rng, len(index), cfg.rotate, cfg.shear, cfg.scale,
+                MAX_SHIFT if cfg.augment else 0.0, cfg.elastic, cfg.thickness))
+        elif cfg.augment:
             shifts = self.rng.integers(-MAX_SHIFT, MAX_SHIFT + 1, (len(index), 2))
             images = shift_images(images, shifts)
         labels = self.labels[index]
