@@ -76,8 +76,10 @@ def normalise_stroke(crop: np.ndarray) -> tuple[np.ndarray, float, float]:
 
     Widths are compared at the 28x28 scale the crop will be shrunk to (its longer side to 20
     px). A small crop is enlarged first (bilinear) so the change can be made in fractions of
-    a final pixel. Returns (new crop, tight around its ink; width before; width after), the
-    widths in px at 28x28.
+    a final pixel. Growing strokes also grows the box (and so shrinks the final scale), and
+    corners and ends take a little of the change, so a second, smaller step corrects the
+    first. Returns (new crop, tight around its ink; width before; width after), the widths
+    in px at 28x28.
     """
     height, width = crop.shape
     scale = max(height, width) / BOX  # crop px per 28x28 px
@@ -86,16 +88,21 @@ def normalise_stroke(crop: np.ndarray) -> tuple[np.ndarray, float, float]:
         size = (max(1, round(width * factor)), max(1, round(height * factor)))
         crop = np.asarray(Image.fromarray(crop.astype(np.float32), mode="F").resize(
             size, Image.BILINEAR), np.float32)
-        scale = max(crop.shape) / BOX
-    before = stroke_width(crop) / scale
+    before = now = stroke_width(crop) / (max(crop.shape) / BOX)
     target = min(max(before, THINNEST), THICKEST)
-    if abs(target - before) < 0.05:
-        return crop, before, before
-    radius = abs(target - before) * scale / 2  # each side moves by half the change
-    pad = int(np.ceil(radius)) + 1 if target > before else 0
-    out = morph(np.pad(crop, pad), radius, grow=target > before)
-    rows, cols = np.flatnonzero(out.max(axis=1) > 0.05), np.flatnonzero(out.max(axis=0) > 0.05)
-    if rows.size == 0:  # eroded away (cannot happen for a stroke wider than the radius)
-        return crop, before, before
-    out = np.ascontiguousarray(out[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1])
-    return out, before, stroke_width(out) / (max(out.shape) / BOX)
+    for _ in range(2):
+        if abs(target - now) < 0.1:
+            break
+        grow = target > now
+        scale = max(crop.shape) / BOX
+        # each side moves by r: the width by 2r, the box too (when growing)
+        radius = abs(target - now) * scale / 2 / ((1 - target / BOX) if grow else 1)
+        pad = int(np.ceil(radius)) + 1 if grow else 0
+        out = morph(np.pad(crop, pad), radius, grow)
+        rows = np.flatnonzero(out.max(axis=1) > 0.05)
+        cols = np.flatnonzero(out.max(axis=0) > 0.05)
+        if rows.size == 0:  # eroded away (a stroke narrower than the radius cannot be)
+            break
+        crop = np.ascontiguousarray(out[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1])
+        now = stroke_width(crop) / (max(crop.shape) / BOX)
+    return crop, before, now
