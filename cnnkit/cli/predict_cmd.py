@@ -183,29 +183,32 @@ class _Prepared:
     """One picture ready for the model: the picture, its digits, the cleaned ink (--multi or
     a number found by plain predict), and ``number``: plain predict found several digits."""
 
-    def __init__(self, picture, found, cleaned, number: bool = False):
+    def __init__(self, picture, found, cleaned, number: bool = False, evidence=None):
         self.picture, self.found, self.cleaned, self.number = picture, found, cleaned, number
+        # what the ink looks like (cnnkit.digits.verdict); none for --multi (judged there)
+        self.evidence = found[0].evidence if evidence is None else evidence
 
 
 def _prepare_file(file: Path, multi: bool, preprocess: str, max_pixels: int) -> _Prepared:
     from cnnkit import digits, imaging
+    from cnnkit.digits import verdict
 
     picture = imaging.read_image(file, max_pixels, grey=True)
     try:
         if multi:
             found, cleaned = digits.find_digits(picture)
-            return _Prepared(picture, found, cleaned)
+            return _Prepared(picture, found, cleaned, evidence={})
         if preprocess == "none":
             return _Prepared(picture, [digits.prepare_raw(picture)], None)
         one = digits.prepare_digit(picture)
-        if one.evidence.get("groups", 1) > 1:
+        if verdict.looks_like_number(one.evidence):
             # separate groups of ink side by side: a number, read the way --multi reads it
             try:
                 found, cleaned = digits.find_digits(picture)
             except digits.NoDigitError:
                 found = []
             if len(found) > 1:
-                return _Prepared(picture, found, cleaned, number=True)
+                return _Prepared(picture, found, cleaned, number=True, evidence=one.evidence)
         return _Prepared(picture, [one], None)
     except digits.NoDigitError as exc:  # name the picture: many may be read at once
         raise digits.NoDigitError(f"{file}: {exc}") from None
@@ -226,11 +229,7 @@ def _result(file: Path, prepared: _Prepared, probs, top: int, multi: bool, show_
                       "top": [{"digit": int(k), "probability": float(p[k])} for k in order],
                       "box": list(d.box)})
     confidence = min(r["confidence"] for r in reads)
-    if multi or prepared.number:
-        kind = verdict.UNSURE if confidence < verdict.UNSURE_BELOW else verdict.DIGIT
-        why = "low confidence" if kind == verdict.UNSURE else ""
-    else:
-        kind, why = verdict.judge(prepared.found[0].evidence, confidence)
+    kind, why = verdict.judge(prepared.evidence, confidence, len(reads))
     if show_steps is not None:  # also for "no digit": the stages show what was taken for ink
         folder = show_steps / file.stem if several else show_steps
         _save_steps(folder, prepared.picture, prepared.found, reads, prepared.cleaned)

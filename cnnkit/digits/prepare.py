@@ -238,7 +238,8 @@ def ink_box(mask: np.ndarray, min_share: float = 0.05
     Also returns what the ink looks like, the evidence for :mod:`cnnkit.digits.verdict`:
     ``parts`` (how many parts are kept), ``kept`` (their share of all the ink), ``ink`` (the
     ink's share of the picture), ``box`` (the box's share of the picture), ``groups`` (side
-    by side groups of parts: several digits?) and ``edges`` (picture sides the ink touches).
+    by side groups of parts at least half as high as the ink: several digits?), ``aspect``
+    (width / height of the box) and ``edges`` (picture sides the ink touches).
     Raises NoDigitError when no part is large enough to be a stroke.
     """
     from cnnkit.ops.label import label_components
@@ -254,7 +255,9 @@ def ink_box(mask: np.ndarray, min_share: float = 0.05
     evidence = {"parts": int(keep.sum()), "kept": float(areas[keep].sum() / areas.sum()),
                 "ink": float(areas.sum() / mask.size),
                 "box": float((x1 - x0) * (y1 - y0) / mask.size),
-                "groups": len(_merge_overlapping(sorted(boxes.tolist()))),
+                "groups": sum(int(b[3] - b[1] >= 0.5 * (y1 - y0))  # digit-high groups only
+                              for b in _merge_overlapping(sorted(boxes.tolist()))),
+                "aspect": float((x1 - x0) / max(1, y1 - y0)),
                 "edges": int(x0 == 0) + int(y0 == 0) + int(x1 == mask.shape[1])
                 + int(y1 == mask.shape[0])}
     return (int(x0), int(y0), int(x1), int(y1)), evidence
