@@ -40,6 +40,12 @@ RECIPES = {
                        "0.5"],
     "mild + elastic, 25 epochs": ["--thickness", "0.5", "--rotate", "6", "--shear", "0.2",
                                   "--elastic", "0.5", "--epochs", "25"],
+    "shifts, 25 epochs": ["--epochs", "25"],
+    "mild + elastic, 25 epochs, another seed": ["--thickness", "0.5", "--rotate", "6",
+                                                "--shear", "0.2", "--elastic", "0.5",
+                                                "--epochs", "25", "--seed", "1"],
+    "thickness + elastic, 25 epochs": ["--thickness", "0.5", "--elastic", "0.5", "--epochs",
+                                       "25"],
 }
 
 

@@ -32,6 +32,7 @@ MAX_PAPER_LEVEL = 0.5  # the ink image's paper level above which ink is not ampl
 CLOSER_BELOW = 48  # px: a digit smaller than this at the working size is looked at again
 MIN_CONTRAST = 0.12  # mean ink minus mean paper, on 0..1, below which nothing is written
 MIN_INK_PIXELS = 12
+HYSTERESIS = 0.7  # faint ink joined to clear ink is kept down to this share of the threshold
 
 
 class NoDigitError(CnnkitError):
@@ -224,11 +225,28 @@ def clean_ink(ink: np.ndarray, evidence: dict | None = None) -> tuple[np.ndarray
     mask = ink > threshold
     if mask.sum() < MIN_INK_PIXELS:
         raise NoDigitError("no digit found (the picture is blank or nearly so)")
+    mask = _hysteresis(ink, mask, max(floor + 4 * spread, HYSTERESIS * threshold))
     level = Levels(ink[mask]).quantile(0.9)
     base = floor + 3 * spread
     keep = grow(mask, EDGE_GROW) & (ink > base)
     cleaned = np.where(keep, np.clip((ink - base) / max(level - base, 1e-6), 0, 1), 0)
     return cleaned.astype(np.float32), mask
+
+
+def _hysteresis(ink: np.ndarray, strong: np.ndarray, low: float) -> np.ndarray:
+    """``strong`` plus every part of ``ink > low`` that touches it (as Canny keeps edges).
+
+    A blurred or faint stroke (pencil, a photo out of focus) falls below Otsu's threshold in
+    places; a part of it that is connected to clear ink is still ink, while specks of the
+    same faintness on their own are paper.
+    """
+    from cnnkit.ops.label import label_components
+
+    labels, count = label_components(ink > low)
+    touching = np.zeros(count + 1, bool)
+    touching[labels[strong]] = True
+    touching[0] = False
+    return touching[labels] | strong
 
 
 def ink_box(mask: np.ndarray, min_share: float = 0.05
