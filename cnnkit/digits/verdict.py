@@ -21,7 +21,9 @@ MAX_PARTS = 6  # separate parts of ink kept (a digit drawn in a few strokes: up 
 MIN_KEPT = 0.9  # the kept parts' share of all the ink: below it, the rest is speckle
 MAX_INK = 0.4  # the ink's share of the picture
 MAX_DEPTH = 5  # erosions a digit's 28x28 ink survives, as drawn (MNIST: 5 or fewer for 99.9%)
-MIN_CONTRAST = 0.4  # the ink's strength over the paper, 0..1 (real ink: 0.45 and up)
+MIN_CONTRAST = 0.4  # the ink's strength over the paper, 0..1 (real ink: 0.45 and up) ...
+MIN_SHARPNESS = 0.35  # ... unless its edges are steep: faint pencil (0.6), shadows (0.1-0.25)
+MAX_ASPECT = 2.5  # width / height of one digit's ink (real digits: up to 1.8)
 NUMBER_ASPECT = 0.9  # a number's ink is about as wide as high or wider (a single digit: ~0.6)
 UNSURE_BELOW = 0.6  # the model's probability under which a digit is flagged unsure
 
@@ -54,8 +56,10 @@ def not_a_digit(evidence: dict, digits: int = 1) -> str:
         return "the 'ink' covers most of the picture"
     if evidence["edges"] >= 3:
         return "the 'ink' runs off three sides of the picture"
-    if evidence["contrast"] < MIN_CONTRAST:
-        return "nothing stands out clearly from the background"
+    if evidence["contrast"] < MIN_CONTRAST and evidence.get("sharpness", 1) < MIN_SHARPNESS:
+        return "only a faint, soft-edged shade stands out from the background"
+    if digits == 1 and evidence.get("aspect", 0) > MAX_ASPECT:
+        return "far wider than a digit"
     if evidence.get("depth", 0) > MAX_DEPTH:
         return "a solid blob, not strokes"
     return ""
