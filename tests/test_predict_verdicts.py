@@ -99,12 +99,15 @@ def test_readme_first_command_reads_every_sample(runner):
 
 
 def test_verdict_limits_are_outside_what_digits_show():
-    good = {"parts": 2, "kept": 1.0, "ink": 0.1, "edges": 0, "contrast": 0.8, "depth": 2}
+    good = {"parts": 2, "kept": 1.0, "ink": 0.1, "edges": 0, "contrast": 0.8, "depth": 2,
+            "sharpness": 0.6, "aspect": 0.7}
     assert verdict.judge(good, 0.99) == (verdict.DIGIT, "")
     assert verdict.judge(good, 0.3)[0] == verdict.UNSURE
-    for change in ({"parts": 40}, {"kept": 0.6}, {"ink": 0.6}, {"edges": 3}, {"contrast": 0.2},
-                   {"depth": 7}):
+    assert verdict.judge({**good, "contrast": 0.2}, 0.99)[0] == verdict.DIGIT  # faint pencil
+    for change in ({"parts": 40}, {"kept": 0.6}, {"ink": 0.6}, {"edges": 3}, {"depth": 7},
+                   {"contrast": 0.2, "sharpness": 0.1}, {"aspect": 4.0}):
         assert verdict.judge({**good, **change}, 0.99)[0] == verdict.NO_DIGIT, change
+    assert verdict.judge({**good, "aspect": 4.0}, 0.99, digits=3)[0] == verdict.DIGIT
     assert verdict.judge({}, 0.99)[0] == verdict.DIGIT  # --preprocess none: the model decides
 
 
