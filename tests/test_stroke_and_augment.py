@@ -72,6 +72,21 @@ def test_strokes_end_in_mnist_range_at_28x28(size, width):
     assert out.max() > 0.9 and out.min() == 0
 
 
+def test_growing_strokes_keeps_small_loops_open():
+    image = Image.new("F", (300, 300), 0.0)
+    draw = ImageDraw.Draw(image)
+    draw.line([(150, 20), (150, 280)], fill=1.0, width=2)  # a 4 with a small closed top
+    draw.line([(150, 20), (120, 70), (150, 70)], fill=1.0, width=2)
+    ink = np.asarray(image, np.float32)
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    crop = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    out, _, _ = stroke.normalise_stroke(crop)
+    from cnnkit.ops.label import label_components
+
+    _, parts = label_components(out < 0.5)
+    assert parts >= 2  # the paper outside, and the loop's inside still open
+
+
 def test_mnist_stroke_width_is_the_documented_figure():
     if not SHARED_MNIST.is_dir():
         pytest.skip("no ../shared/data/mnist")
