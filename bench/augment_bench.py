@@ -58,7 +58,7 @@ def main() -> None:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     kinds = ["photo", "drawn", "scan", "mnist-like", "all", "numbers"]
-    print(f"| recipe ({' '.join(['flags'])}) | " + " | ".join(kinds) + " | MNIST test |")
+    print("| recipe (flags) | " + " | ".join(kinds) + " | MNIST test |")
     print("| --- " * (len(kinds) + 2) + "|")
     for k, (name, flags) in enumerate(RECIPES.items()):
         if args.only and str(k) not in args.only:
