@@ -55,7 +55,8 @@ def predict_command(
     Each picture gets a verdict: digit, unsure (the model is less than 60% sure) or no digit
     (noise, blank paper, a photo of something else). Several digits side by side are read as
     a number. Exit codes: 0 all read, 1 a picture could not be read or held no digit, 3 a
-    prediction was below --min-confidence. [dim]Example:[/] cnnkit predict samples/digits/*.png --top 3
+    prediction was below --min-confidence.
+    [dim]Example:[/] cnnkit predict samples/digits/*.png --top 3
     """
     if multi and preprocess is Preprocess.none:
         raise common.fail("--multi needs --preprocess mnist", 2)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
+from cnnkit.digits.levels import Levels, otsu, sample
 from cnnkit.digits.stroke import normalise_stroke
 from cnnkit.digits.verdict import erosion_depth
 from cnnkit.errors import CnnkitError
@@ -24,7 +25,6 @@ BOX = 20  # px: the longer side of the ink in MNIST
 SIDE = 28
 CENTRE = 14.0  # where MNIST puts the centre of mass (measured on the test set: 14.0, 14.0)
 BACKGROUND_SIDE = 64  # px: the size at which paper shading is estimated
-SAMPLE_PIXELS = 1 << 14  # statistics (percentiles, medians, Otsu) read at most this many
 EDGE_GROW = 2  # px: how far anti-aliased stroke edges may reach beyond the thresholded ink
 WORK_SIDE = 192  # px: pictures are analysed at most this large (a digit is then ~80+ px)
 WORK_SIDE_NUMBER = 768  # px: the same for a number, whose digits share the width
@@ -65,54 +65,6 @@ def to_grey(picture: Picture) -> np.ndarray:
         alpha = picture.alpha * np.float32(1 / picture.maxval)
         grey = grey * alpha + (1 - alpha)
     return grey
-
-
-class Levels:
-    """The distribution of values in 0..1 as counts in ``BINS`` equal bins.
-
-    One pass of counting answers every quantile and Otsu's threshold; sorting (what
-    ``np.median`` and ``np.percentile`` do) costs several times more, once per question.
-    """
-
-    BINS = 4096
-
-    def __init__(self, values: np.ndarray):
-        index = (np.clip(values, 0.0, 1.0) * (self.BINS - 1)).astype(np.intp)
-        self.counts = np.bincount(index.ravel(), minlength=self.BINS)
-        self._cdf = np.cumsum(self.counts) / max(1, self.counts.sum())
-
-    def quantile(self, q: float) -> float:
-        """The value below which a share ``q`` of the values lie (to 1/BINS)."""
-        return float(np.searchsorted(self._cdf, q)) / (self.BINS - 1)
-
-    def otsu(self) -> float:
-        """Otsu's threshold on 256 levels: maximises the between-class variance."""
-        return _otsu(self.counts.reshape(256, -1).sum(axis=1))
-
-
-def otsu(values: np.ndarray) -> float:
-    """Otsu's threshold of values in 0..1 (256 levels)."""
-    return Levels(values).otsu()
-
-
-def _otsu(hist: np.ndarray) -> float:
-    hist = hist.astype(np.float64)
-    centres = (np.arange(hist.size) + 0.5) / hist.size
-    weight = np.cumsum(hist)
-    total = weight[-1]
-    mean = np.cumsum(hist * centres)
-    between = (mean[-1] * weight - mean * total) ** 2 / np.maximum(weight * (total - weight), 1e-12)
-    return float(centres[int(np.argmax(between))])
-
-
-def sample(values: np.ndarray, limit: int = SAMPLE_PIXELS) -> np.ndarray:
-    """Every k-th pixel in both directions, at most about ``limit`` of them.
-
-    Statistics of a picture (its paper level, noise, Otsu threshold) are the same on a regular
-    subsample, which keeps each pixel's own noise (unlike averaging) and costs a fraction.
-    """
-    step = max(1, int(np.sqrt(values.size / limit)))
-    return values[::step, ::step]
 
 
 def _border(grey: np.ndarray) -> np.ndarray:
