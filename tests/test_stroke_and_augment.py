@@ -174,3 +174,26 @@ def test_training_with_distortions_is_reproducible_from_the_seed():
     assert np.array_equal(runs[0], runs[1]) and not np.array_equal(runs[0], runs[2])
     with pytest.raises(ValueError, match="must be >= 0"):
         Trainer(TrainConfig(rotate=-1), images, labels)
+
+
+def test_train_command_takes_the_augmentation_options(tmp_path):
+    if not SHARED_MNIST.is_dir():
+        pytest.skip("no ../shared/data/mnist")
+    import json
+
+    from typer.testing import CliRunner
+
+    from tests.conftest import invoke
+
+    out = tmp_path / "m.npz"
+    args = ["train", "--data", SHARED_MNIST, "--limit", "300", "--epochs", "1", "--val-split",
+            "50", "--rotate", "6", "--shear", "0.2", "--scale", "0.1", "--elastic", "0.5",
+            "--thickness", "0.5", "-o", out, "--quiet"]
+    result = invoke(CliRunner(), *args)
+    assert result.exit_code == 0, result.output
+    info = invoke(CliRunner(), "info", out, "--json")
+    training = json.loads(info.stdout)["training"]
+    assert (training["rotate"], training["shear"], training["scale"], training["elastic"],
+            training["thickness"]) == (6.0, 0.2, 0.1, 0.5, 0.5)
+    bad = invoke(CliRunner(), *args[:-3], "--rotate", "-1", "-o", tmp_path / "x.npz")
+    assert bad.exit_code == 2
