@@ -53,6 +53,7 @@ def main() -> None:
              255.0)
     pool_and_stack()
     predict_stages()
+    predict_hard_cases()
     pictures()
 
 
@@ -94,6 +95,91 @@ def predict_stages() -> None:
     sheet = viz.grid(tiles, labels, columns=len(tiles))
     sheet.save(IMAGES / "predict_stages.png", optimize=True)
     print(f"wrote {(IMAGES / 'predict_stages.png').relative_to(ROOT)}")
+
+
+def _arc(cx, cy, r, start, end, steps=24):
+    angles = np.radians(np.linspace(start, end, steps))
+    return list(zip(cx + r * np.cos(angles), cy + r * np.sin(angles)))
+
+
+# digits as pen strokes, in units of the canvas (y down)
+STROKES = {
+    "7": [[(0.22, 0.15), (0.78, 0.15), (0.42, 0.88)]],
+    "2": [_arc(0.5, 0.32, 0.22, 190, 400) + [(0.24, 0.86), (0.78, 0.86)]],
+    "3": [_arc(0.48, 0.31, 0.19, 200, 450), _arc(0.48, 0.68, 0.2, 270, 520)],
+    "4": [[(0.48, 0.12), (0.24, 0.62), (0.8, 0.62)], [(0.64, 0.32), (0.64, 0.9)]],
+    "8": [_arc(0.5, 0.3, 0.17, 0, 360), _arc(0.5, 0.69, 0.21, 0, 360)],
+}
+
+
+def render_digit(digit: str, size: int, width: int, ink, paper, rng=None,
+                 shade: float = 0.0, grain: float = 0.0) -> Image.Image:
+    """A digit drawn with a pen of ``width`` px on a ``size`` px canvas: our own renders of
+    the pictures real users give predict (the real-digit set must not be copied here)."""
+    from PIL import ImageDraw
+
+    colour = isinstance(ink, tuple)
+    image = Image.new("RGB" if colour else "L", (size, size), paper)
+    draw = ImageDraw.Draw(image)
+    for line in STROKES[digit]:
+        draw.line([(x * size, y * size) for x, y in line], fill=ink, width=width, joint="curve")
+    if not shade and not grain:
+        return image
+    pixels = np.asarray(image, np.float32)
+    y, x = np.mgrid[0:size, 0:size] / size
+    light = 1 - shade * (0.6 * x + 0.4 * y)  # a lamp on the upper left
+    noise = rng.normal(0, grain, (size, size))
+    if colour:
+        light, noise = light[..., None], noise[..., None]
+    return Image.fromarray(np.clip(pixels * light + noise, 0, 255).astype(np.uint8))
+
+
+def predict_hard_cases() -> None:
+    """What real handwriting breaks, on our own renders: each picture, its 28x28 without the
+    stroke-width step ("before") and with it ("now"), and the bundled model's answer to each."""
+    from cnnkit import digits, viz
+    from cnnkit.digits.verdict import judge
+    from cnnkit.nn.io import BUNDLED_MODEL, load_model
+
+    rng = np.random.default_rng(0)
+    cases = [
+        ("Paint, 1 px line", render_digit("7", 400, 1, 0, 255)),
+        ("canvas, white on black", render_digit("2", 280, 1, 255, 0)),
+        ("faint pencil", render_digit("3", 500, 3, 170, 215, rng, 0.1, 3)),
+        ("blue ballpoint, beige", render_digit("4", 520, 3, (40, 60, 150), (228, 212, 180),
+                                               rng, 0.35, 4)),
+        ("felt-tip marker", render_digit("8", 300, 34, 20, 245)),
+        ("noise", Image.fromarray(rng.integers(0, 256, (300, 300), dtype=np.uint8))),
+    ]
+    model, _ = load_model(BUNDLED_MODEL)
+    tiles, labels = [], []
+    for name, image in cases:
+        picture = imaging.Picture(np.asarray(image, np.float32), None, 255.0)
+        try:
+            prepared = digits.prepare_digit(picture)
+        except digits.NoDigitError:
+            prepared = None
+        tiles.append(np.asarray(image.convert("L").resize((168, 168), Image.LANCZOS)))
+        labels.append(name)
+        if prepared is None:
+            continue
+        stages = dict(prepared.stages)
+        before = digits.fit_mnist(stages["5-cropped"])[1]
+        after = stages["8-centred-28x28"]
+        probs = model.predict_proba(np.stack([before, after])[..., None])
+        verdict, _ = judge(prepared.evidence, float(probs[1].max()))
+        for title, tile, p in (("before", before, probs[0]), ("now", after, probs[1])):
+            tiles.append(np.asarray(Image.fromarray(np.uint8(np.clip(tile, 0, 1) * 255)).resize(
+                (168, 168), Image.NEAREST)))
+            read = f"{int(p.argmax())} ({p.max():.0%})"
+            if title == "now" and verdict != "digit":
+                read = verdict if verdict == "no digit" else f"{read} {verdict}"
+            labels.append(f"{title}: {read}")
+        if name == "noise":
+            tiles.pop(-2), labels.pop(-2)
+    sheet = viz.grid(tiles, labels, columns=6)
+    sheet.save(IMAGES / "predict_hard_cases.png", optimize=True)
+    print(f"wrote {(IMAGES / 'predict_hard_cases.png').relative_to(ROOT)}")
 
 
 def pictures() -> None:

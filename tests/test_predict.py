@@ -150,7 +150,7 @@ def test_show_steps_saves_every_stage(runner, test_digits, tmp_path):
     result = invoke(runner, "predict", tmp_path / "d.jpg", "--show-steps", tmp_path / "steps")
     assert result.exit_code == 0, result.output
     names = sorted(p.name for p in (tmp_path / "steps").iterdir())
-    assert names[0] == "1-grey.png" and names[-1] == "7-centred-28x28.png" and len(names) == 7
+    assert names[0] == "1-grey.png" and names[-1] == "8-centred-28x28.png" and len(names) == 8
     assert Image.open(tmp_path / "steps" / names[-1]).size == (224, 224)  # 28x28 shown 8x
 
 
@@ -177,11 +177,17 @@ def test_blank_picture_exits_1_with_one_line(runner, tmp_path):
 
 
 def test_min_confidence_exits_3_for_an_uncertain_read(runner, tmp_path):
-    smudge = np.full((60, 60), 230, np.uint8)
-    smudge[20:40, 20:40] = 40  # a square: no digit in particular
-    Image.fromarray(smudge).save(tmp_path / "square.png")
-    result = invoke(runner, "predict", tmp_path / "square.png", "--min-confidence", "0.999999")
+    hook = np.full((60, 60), 230, np.uint8)
+    hook[15:45, 28:31] = 40  # strokes, but no digit in particular
+    hook[42:45, 18:31] = 40
+    Image.fromarray(hook).save(tmp_path / "hook.png")
+    result = invoke(runner, "predict", tmp_path / "hook.png", "--min-confidence", "0.999999")
     assert result.exit_code == 3 and "uncertain" in result.stdout
+    solid = np.full((60, 60), 230, np.uint8)
+    solid[20:40, 20:40] = 40  # a solid square is no digit at all
+    Image.fromarray(solid).save(tmp_path / "square.png")
+    result = invoke(runner, "predict", tmp_path / "square.png")
+    assert result.exit_code == 1 and "no digit found (a solid blob" in result.stderr
 
 
 def test_preprocess_none_needs_28x28(runner, grey_png, tmp_path):

@@ -84,6 +84,21 @@ def train_command(
     augment: Annotated[bool, typer.Option(
         "--augment/--no-augment", help="Random shifts of up to 2 px.", rich_help_panel=RECIPE)
     ] = True,
+    rotate: Annotated[float, typer.Option(
+        "--rotate", min=0.0, max=45.0, help="Random rotations up to this many degrees either "
+        "way.", rich_help_panel=RECIPE)] = 0.0,
+    shear: Annotated[float, typer.Option(
+        "--shear", min=0.0, max=1.0, help="Random slant up to this many px across per px "
+        "down, either way.", rich_help_panel=RECIPE)] = 0.0,
+    scale: Annotated[float, typer.Option(
+        "--scale", min=0.0, max=0.45, help="Random size change up to this share either way "
+        "(0.1: 90-110%).", rich_help_panel=RECIPE)] = 0.0,
+    elastic: Annotated[float, typer.Option(
+        "--elastic", min=0.0, max=4.0, help="Smooth random warp: px of displacement (standard "
+        "deviation) at a 4x4 grid of points.", rich_help_panel=RECIPE)] = 0.0,
+    thickness: Annotated[float, typer.Option(
+        "--thickness", min=0.0, max=1.0, help="Random stroke width: up to this blend towards "
+        "one px thicker (half of it thinner).", rich_help_panel=RECIPE)] = 0.0,
     val_split: Annotated[Optional[int], typer.Option(
         "--val-split", min=0, help="Training images held out for validation (default: one in "
         "twelve, 5,000 of 60,000).", rich_help_panel=RECIPE, show_default=False)] = None,
@@ -146,7 +161,8 @@ def train_command(
             config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr,
                                  optimizer=optimizer.value, schedule=schedule.value,
                                  dropout=dropout, weight_decay=weight_decay, augment=augment,
-                                 val_split=val_split, seed=seed, limit=limit)
+                                 rotate=rotate, shear=shear, scale=scale, elastic=elastic,
+                                 thickness=thickness, val_split=val_split, seed=seed, limit=limit)
             try:
                 trainer = Trainer(config, images, labels)
             except ValueError as exc:

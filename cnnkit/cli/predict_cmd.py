@@ -55,8 +55,11 @@ def predict_command(
 ) -> None:
     """Predict the digit in each picture: photos, scans, drawings, any size or colour.
 
-    Exit codes: 0 all read, 1 a picture could not be read (or held no digit), 3 a prediction
-    was below --min-confidence. [dim]Example:[/] cnnkit predict samples/digits/*.png --top 3
+    Each picture gets a verdict: digit, unsure (the model is less than 60% sure) or no digit
+    (noise, blank paper, a photo of something else). Several digits side by side are read as
+    a number. Exit codes: 0 all read, 1 a picture could not be read or held no digit, 3 a
+    prediction was below --min-confidence.
+    [dim]Example:[/] cnnkit predict samples/digits/*.png --top 3
     """
     if multi and preprocess is Preprocess.none:
         raise common.fail("--multi needs --preprocess mnist", 2)
@@ -81,12 +84,23 @@ def predict_command(
     results: list[dict] = []
 
     def prepare(file: Path):
-        return _prepare_file(file, multi, preprocess.value, max_pixels)
+        from cnnkit.digits import NoDigitError
+
+        try:
+            return _prepare_file(file, multi, preprocess.value, max_pixels)
+        except NoDigitError as exc:  # a row in the table too
+            results.append({"input": str(file), "prediction": "", "confidence": None,
+                            "verdict": "no digit", "note": str(exc), "uncertain": False})
+            raise
 
     def report(file: Path, prepared, probs) -> dict:
         result = _result(file, prepared, probs, top, multi, show_steps, min_confidence,
                          len(files) > 1, force)
         results.append(result)
+        if result["verdict"] == "no digit":  # in the table, and an error line like a bad file
+            from cnnkit.digits import NoDigitError
+
+            raise NoDigitError(result["error"])
         return result
 
     work = _Batches(files, prepare, lambda x: network.predict_proba(x * np.float32(scale)),
@@ -97,22 +111,28 @@ def predict_command(
             from cnnkit.files import make_dir
 
             make_dir(show_steps)
-    failed = True
+    stopped = None  # the batch's own exit 1: some pictures failed or held no digit
     try:
         common.run_batch(files, work, as_json=as_json, quiet=quiet, label="predict",
                          describe=lambda r: _describe(r, top), summary=False)
-        failed = False
-    finally:  # the summary also when some pictures failed; the CSV only when none did
+    except typer.Exit as exc:
+        stopped = exc
+    finally:
         work.close()
-        with common.user_errors():
-            _finish(results, None if failed else csv, as_json, quiet, len(files), force)
-        if failed and csv is not None and results:
-            common.err.print(f"{common.escape(csv)} not written: not every picture was read")
-    if any(r["uncertain"] for r in results):
-        from cnnkit.files import commit_now
+    position = {str(f): k for k, f in enumerate(files)}  # "no digit" rows come from threads
+    results.sort(key=lambda r: position[r["input"]])
+    answered = len(results) == len(files)  # "no digit" is an answer; an unreadable file is not
+    with common.user_errors():
+        _finish(results, csv if answered else None, as_json, quiet, len(files), force)
+        if answered:
+            from cnnkit.files import commit_now
 
-        with common.user_errors():
-            commit_now()  # uncertain is an answer: the CSV and steps are kept
+            commit_now()  # every picture has an answer: the CSV and steps are results
+    if csv is not None and not answered and results:
+        common.err.print(f"{common.escape(csv)} not written: not every picture was read")
+    if stopped is not None:
+        raise stopped
+    if any(r["uncertain"] for r in results):
         raise typer.Exit(UNCERTAIN_EXIT)
 
 
@@ -191,27 +211,47 @@ class _Batches:
 
 
 class _Prepared:
-    """One picture ready for the model: the picture, its digits, the cleaned ink (--multi)."""
+    """One picture ready for the model: the picture, its digits, the cleaned ink (--multi or
+    a number found by plain predict), and ``number``: plain predict found several digits."""
 
-    def __init__(self, picture, found, cleaned):
-        self.picture, self.found, self.cleaned = picture, found, cleaned
+    def __init__(self, picture, found, cleaned, number: bool = False, evidence=None):
+        self.picture, self.found, self.cleaned, self.number = picture, found, cleaned, number
+        # what the ink looks like (cnnkit.digits.verdict); none for --multi (judged there)
+        self.evidence = found[0].evidence if evidence is None else evidence
 
 
 def _prepare_file(file: Path, multi: bool, preprocess: str, max_pixels: int) -> _Prepared:
     from cnnkit import digits, imaging
+    from cnnkit.digits import verdict
 
     picture = imaging.read_image(file, max_pixels, grey=True)
-    if multi:
-        found, cleaned = digits.find_digits(picture)
-        return _Prepared(picture, found, cleaned)
-    found = [digits.prepare_raw(picture) if preprocess == "none"
-             else digits.prepare_digit(picture)]
-    return _Prepared(picture, found, None)
+    try:
+        if multi:
+            found, cleaned = digits.find_digits(picture)
+            return _Prepared(picture, found, cleaned, evidence={})
+        if preprocess == "none":
+            return _Prepared(picture, [digits.prepare_raw(picture)], None)
+        one = digits.prepare_digit(picture)
+        if verdict.looks_like_number(one.evidence):
+            # separate groups of ink side by side: a number, read the way --multi reads it
+            try:
+                found, cleaned = digits.find_digits(picture)
+            except digits.NoDigitError:
+                found = []
+            if len(found) > 1:
+                return _Prepared(picture, found, cleaned, number=True, evidence=one.evidence)
+        return _Prepared(picture, [one], None)
+    except digits.NoDigitError as exc:  # name the picture: many may be read at once
+        raise digits.NoDigitError(f"{file}: {exc}") from None
 
 
 def _result(file: Path, prepared: _Prepared, probs, top: int, multi: bool, show_steps,
             min_confidence, several: bool, force: bool = False) -> dict:
+    """The report on one picture; ``verdict`` "no digit" (with ``error``) when its ink is no
+    digit at all."""
     import numpy as np
+
+    from cnnkit.digits import verdict
 
     reads = []
     for d, p in zip(prepared.found, probs):
@@ -220,17 +260,28 @@ def _result(file: Path, prepared: _Prepared, probs, top: int, multi: bool, show_
                       "top": [{"digit": int(k), "probability": float(p[k])} for k in order],
                       "box": list(d.box)})
     confidence = min(r["confidence"] for r in reads)
+    kind, why = verdict.judge(prepared.evidence, confidence, len(reads))
+    if show_steps is not None:  # also for "no digit": the stages show what was taken for ink
+        folder = show_steps / file.stem if several else show_steps
+        _save_steps(folder, prepared.picture, prepared.found, reads, prepared.cleaned, force)
+    if kind == verdict.NO_DIGIT:
+        return {"input": str(file), "prediction": "", "confidence": confidence, "verdict": kind,
+                "note": why, "uncertain": False,
+                "error": f"{file}: no digit found ({why}; the model would have said "
+                         f"{reads[0]['digit']}, {confidence:.0%})"}
+    notes = [why] if why else []
+    if prepared.number:
+        notes.append(f"{len(reads)} digits side by side, read as a number (--multi shows "
+                     f"each digit)")
     result = {"input": str(file), "prediction": "".join(str(r["digit"]) for r in reads),
-              "confidence": confidence,
+              "confidence": confidence, "verdict": kind, "note": "; ".join(notes),
               "uncertain": min_confidence is not None and confidence < min_confidence}
-    if multi:
+    if multi or prepared.number:
         result["digits"] = reads
     else:
         result["top"] = reads[0]["top"]
     if show_steps is not None:
-        folder = show_steps / file.stem if several else show_steps
         result["steps"] = str(folder)
-        _save_steps(folder, prepared.picture, prepared.found, reads, prepared.cleaned, force)
     return result
 
 
@@ -277,9 +328,13 @@ def _bar(probability: float, width: int = 24) -> str:
 
 def _describe(result: dict, top: int) -> None:
     out = common.out
-    note = "  [bold yellow]uncertain[/]" if result["uncertain"] else ""
+    flags = [word for word, on in (("uncertain", result["uncertain"]),
+                                   ("unsure", result["verdict"] == "unsure")) if on]
+    note = "".join(f"  [bold yellow]{word}[/]" for word in flags)
     out.print(f"[bold]{common.escape(result['input'])}[/]: [bold cyan]{result['prediction']}"
               f"[/] ({result['confidence']:.1%}){note}")
+    if result["note"]:
+        out.print(f"  [dim]{common.escape(result['note'])}[/]")
     if "digits" in result:
         for k, d in enumerate(result["digits"], 1):
             guesses = ", ".join(f"{g['digit']} {g['probability']:.1%}" for g in d["top"])
@@ -290,25 +345,34 @@ def _describe(result: dict, top: int) -> None:
                   f"{guess['probability']:6.1%}")
 
 
+def _share(result: dict, form: str) -> str:
+    """The confidence as ``form``; nothing for "no digit" (the model's answer means nothing)."""
+    return "" if result["verdict"] == "no digit" else form.format(result["confidence"])
+
+
 def _finish(results: list[dict], csv: Path | None, as_json: bool, quiet: bool, total: int,
             force: bool = False):
     if csv is not None:
         from cnnkit.files import atomic_path
 
-        lines = ["input,prediction,confidence,uncertain"]
-        lines += [f"{r['input']},{r['prediction']},{r['confidence']:.6f},{int(r['uncertain'])}"
-                  for r in results]
+        lines = ["input,prediction,confidence,uncertain,verdict"]
+        lines += [f"{r['input']},{r['prediction']},{_share(r, '{:.6f}')},{int(r['uncertain'])},"
+                  f"{r['verdict']}" for r in results]
         with atomic_path(csv, force=force) as tmp:
             tmp.write_text("\n".join(lines) + "\n")
     if total > 1 and not as_json:
         from rich.table import Table
 
-        table = Table(title=f"{len(results)} of {total} pictures read", title_justify="left")
-        for column in ("picture", "prediction", "confidence"):
-            table.add_column(column, justify="left" if column == "picture" else "right")
+        read = sum(r["verdict"] != "no digit" for r in results)
+        table = Table(title=f"{read} of {total} pictures read", title_justify="left")
+        for column in ("picture", "prediction", "confidence", "verdict"):
+            table.add_column(column, justify="right" if column == "confidence" else "left")
+        colours = {"digit": "green", "unsure": "yellow", "no digit": "red"}
         for r in results:
             flag = " [yellow](uncertain)[/]" if r["uncertain"] else ""
-            table.add_row(common.escape(Path(r["input"]).name), r["prediction"] + flag,
-                          f"{r['confidence']:.1%}")
+            shown = r["verdict"] + (" (number)" if "digits" in r and len(r["digits"]) > 1
+                                    else "")
+            table.add_row(common.escape(Path(r["input"]).name), (r["prediction"] or "-") + flag,
+                          _share(r, "{:.1%}"), f"[{colours[r['verdict']]}]{shown}[/]")
         if not quiet:
             common.out.print(table)

@@ -15,7 +15,7 @@ import numpy as np
 
 from cnnkit.nn.model import Sequential, digit_classifier, prepare
 from cnnkit.nn.optim import learning_rate, make_optimizer
-from cnnkit.ops.augment import shift_images
+from cnnkit.ops.augment import distort_images, draw_distortions, shift_images
 
 MAX_SHIFT = 2  # pixels, for --augment
 
@@ -31,10 +31,19 @@ class TrainConfig:
     schedule: str = "onecycle"
     dropout: float = 0.15
     weight_decay: float = 0.0
-    augment: bool = True
+    augment: bool = True  # random shifts of up to MAX_SHIFT px
+    rotate: float = 0.0  # degrees either way
+    shear: float = 0.0  # slant: px across per px down, either way
+    scale: float = 0.0  # relative size change either way
+    elastic: float = 0.0  # px: standard deviation of the elastic field's control points
+    thickness: float = 0.0  # largest blend towards a 3x3 dilation (half of it: erosion)
     val_split: int = 5000
     seed: int = 0
     limit: int | None = None
+
+    @property
+    def distorts(self) -> bool:
+        return any((self.rotate, self.shear, self.scale, self.elastic, self.thickness))
 
     def check(self) -> None:
         """Raise ValueError naming the first field of the wrong type or out of range (a
@@ -61,6 +70,11 @@ class TrainConfig:
                              f"{self.schedule!r}")
         if not isinstance(self.augment, bool):
             raise ValueError(f"augment must be true or false, got {self.augment!r}")
+        for name, high in (("rotate", 45.0), ("shear", 1.0), ("scale", 0.45), ("elastic", 4.0),
+                           ("thickness", 1.0)):
+            value = getattr(self, name)
+            if not _is_number(value) or not 0.0 <= value <= high:
+                raise ValueError(f"{name} must be a number from 0 to {high:g}, got {value!r}")
 
 
 def _is_int(value) -> bool:
@@ -185,7 +199,11 @@ class Trainer:
         cfg, state = self.config, self.state
         index = self.order[state.batch * cfg.batch_size:(state.batch + 1) * cfg.batch_size]
         images = self.images[index]
-        if cfg.augment:
+        if cfg.distorts:  # the shift (if any) is part of the warp, in fractions of a pixel
+            images = distort_images(images, *draw_distortions(
+                self.rng, len(index), cfg.rotate, cfg.shear, cfg.scale,
+                MAX_SHIFT if cfg.augment else 0.0, cfg.elastic, cfg.thickness))
+        elif cfg.augment:
             shifts = self.rng.integers(-MAX_SHIFT, MAX_SHIFT + 1, (len(index), 2))
             images = shift_images(images, shifts)
         labels = self.labels[index]

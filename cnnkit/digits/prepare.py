@@ -4,8 +4,8 @@ MNIST digits are white ink (255) on black (0), size-normalised so the longer sid
 is 20 px (anti-aliased, hence grey levels), then placed in 28x28 with the centre of mass at
 the centre. A photo of a digit on paper is none of that: dark ink on light paper, any size,
 off-centre, with paper texture and uneven light. :func:`prepare_digit` closes the gap step by
-step and keeps every stage so a user can see what the model saw; :func:`find_digits` cuts a
-number into its digits.
+step and keeps every stage so a user can see what the model saw (``numbers`` cuts a number
+into its digits).
 """
 
 from __future__ import annotations
@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
+from cnnkit.digits.levels import Levels, otsu, sample
+from cnnkit.digits.stroke import normalise_stroke
+from cnnkit.digits.verdict import erosion_depth
 from cnnkit.errors import CnnkitError
 from cnnkit.imaging import Picture
 
@@ -22,7 +25,6 @@ BOX = 20  # px: the longer side of the ink in MNIST
 SIDE = 28
 CENTRE = 14.0  # where MNIST puts the centre of mass (measured on the test set: 14.0, 14.0)
 BACKGROUND_SIDE = 64  # px: the size at which paper shading is estimated
-SAMPLE_PIXELS = 1 << 14  # statistics (percentiles, medians, Otsu) read at most this many
 EDGE_GROW = 2  # px: how far anti-aliased stroke edges may reach beyond the thresholded ink
 WORK_SIDE = 192  # px: pictures are analysed at most this large (a digit is then ~80+ px)
 WORK_SIDE_NUMBER = 768  # px: the same for a number, whose digits share the width
@@ -30,6 +32,7 @@ MAX_PAPER_LEVEL = 0.5  # the ink image's paper level above which ink is not ampl
 CLOSER_BELOW = 48  # px: a digit smaller than this at the working size is looked at again
 MIN_CONTRAST = 0.12  # mean ink minus mean paper, on 0..1, below which nothing is written
 MIN_INK_PIXELS = 12
+HYSTERESIS = 0.7  # faint ink joined to clear ink is kept down to this share of the threshold
 
 
 class NoDigitError(CnnkitError):
@@ -43,11 +46,13 @@ class Prepared:
     digit : ndarray (28, 28) float32, 0..255, white ink on black
     stages : (name, (H, W) float32 in 0..1) pairs, in order
     box : (x0, y0, x1, y1) of the ink in the input image
+    evidence : measurements of the ink that tell a digit from other things (see ink_box)
     """
 
     digit: np.ndarray
     stages: list[tuple[str, np.ndarray]] = field(default_factory=list)
     box: tuple[int, int, int, int] = (0, 0, 0, 0)
+    evidence: dict = field(default_factory=dict)
 
 
 def to_grey(picture: Picture) -> np.ndarray:
@@ -60,54 +65,6 @@ def to_grey(picture: Picture) -> np.ndarray:
         alpha = picture.alpha * np.float32(1 / picture.maxval)
         grey = grey * alpha + (1 - alpha)
     return grey
-
-
-class Levels:
-    """The distribution of values in 0..1 as counts in ``BINS`` equal bins.
-
-    One pass of counting answers every quantile and Otsu's threshold; sorting (what
-    ``np.median`` and ``np.percentile`` do) costs several times more, once per question.
-    """
-
-    BINS = 4096
-
-    def __init__(self, values: np.ndarray):
-        index = (np.clip(values, 0.0, 1.0) * (self.BINS - 1)).astype(np.intp)
-        self.counts = np.bincount(index.ravel(), minlength=self.BINS)
-        self._cdf = np.cumsum(self.counts) / max(1, self.counts.sum())
-
-    def quantile(self, q: float) -> float:
-        """The value below which a share ``q`` of the values lie (to 1/BINS)."""
-        return float(np.searchsorted(self._cdf, q)) / (self.BINS - 1)
-
-    def otsu(self) -> float:
-        """Otsu's threshold on 256 levels: maximises the between-class variance."""
-        return _otsu(self.counts.reshape(256, -1).sum(axis=1))
-
-
-def otsu(values: np.ndarray) -> float:
-    """Otsu's threshold of values in 0..1 (256 levels)."""
-    return Levels(values).otsu()
-
-
-def _otsu(hist: np.ndarray) -> float:
-    hist = hist.astype(np.float64)
-    centres = (np.arange(hist.size) + 0.5) / hist.size
-    weight = np.cumsum(hist)
-    total = weight[-1]
-    mean = np.cumsum(hist * centres)
-    between = (mean[-1] * weight - mean * total) ** 2 / np.maximum(weight * (total - weight), 1e-12)
-    return float(centres[int(np.argmax(between))])
-
-
-def sample(values: np.ndarray, limit: int = SAMPLE_PIXELS) -> np.ndarray:
-    """Every k-th pixel in both directions, at most about ``limit`` of them.
-
-    Statistics of a picture (its paper level, noise, Otsu threshold) are the same on a regular
-    subsample, which keeps each pixel's own noise (unlike averaging) and costs a fraction.
-    """
-    step = max(1, int(np.sqrt(values.size / limit)))
-    return values[::step, ::step]
 
 
 def _border(grey: np.ndarray) -> np.ndarray:
@@ -196,7 +153,7 @@ def grow(mask: np.ndarray, steps: int) -> np.ndarray:
     return grown
 
 
-def clean_ink(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def clean_ink(ink: np.ndarray, evidence: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Threshold away paper texture but keep the ink's grey levels and soft edges.
 
     The paper level and its noise come from the median and the median absolute deviation;
@@ -214,27 +171,89 @@ def clean_ink(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if strong - floor < MIN_CONTRAST:
         raise NoDigitError(f"no digit found (nothing stands out from the background by more "
                            f"than {strong - floor:.0%} of the brightness range)")
+    if evidence is not None:
+        evidence["contrast"] = strong - floor
     threshold = max(levels.otsu(), floor + 4 * spread)
     mask = ink > threshold
     if mask.sum() < MIN_INK_PIXELS:
         raise NoDigitError("no digit found (the picture is blank or nearly so)")
+    mask = _hysteresis(ink, mask, max(floor + 4 * spread, HYSTERESIS * threshold))
     level = Levels(ink[mask]).quantile(0.9)
+    if evidence is not None:
+        evidence["sharpness"] = _sharpness(ink, mask, level - floor)
     base = floor + 3 * spread
     keep = grow(mask, EDGE_GROW) & (ink > base)
     cleaned = np.where(keep, np.clip((ink - base) / max(level - base, 1e-6), 0, 1), 0)
     return cleaned.astype(np.float32), mask
 
 
-def ink_box(mask: np.ndarray, min_share: float = 0.05) -> tuple[int, int, int, int]:
-    """(x0, y0, x1, y1) around the ink, ignoring specks under ``min_share`` of the largest part."""
+def _sharpness(ink: np.ndarray, mask: np.ndarray, contrast: float) -> float:
+    """How steep the ink's edges are: the 90th percentile of the gradient along the mask's
+    outline, as a share of the ink's contrast per pixel. A pen line, even a faint or blurred
+    one, rises to its level within a few pixels (0.2 and up); a shadow or a fold in the
+    paper takes ten or more (below 0.1)."""
+    edge = mask & ~_shrunk(mask)
+    if not edge.any() or contrast <= 0:
+        return 0.0
+    dy, dx = np.gradient(ink)
+    return float(np.quantile(np.hypot(dx, dy)[edge], 0.9)) / contrast
+
+
+def _shrunk(mask: np.ndarray) -> np.ndarray:
+    inner = mask.copy()
+    inner[1:] &= mask[:-1]
+    inner[:-1] &= mask[1:]
+    inner[:, 1:] &= mask[:, :-1]
+    inner[:, :-1] &= mask[:, 1:]
+    return inner
+
+
+def _hysteresis(ink: np.ndarray, strong: np.ndarray, low: float) -> np.ndarray:
+    """``strong`` plus every part of ``ink > low`` that touches it (as Canny keeps edges).
+
+    A blurred or faint stroke (pencil, a photo out of focus) falls below Otsu's threshold in
+    places; a part of it that is connected to clear ink is still ink, while specks of the
+    same faintness on their own are paper.
+    """
+    from cnnkit.ops.label import label_components
+
+    labels, count = label_components(ink > low)
+    touching = np.zeros(count + 1, bool)
+    touching[labels[strong]] = True
+    touching[0] = False
+    return touching[labels] | strong
+
+
+def ink_box(mask: np.ndarray, min_share: float = 0.05
+            ) -> tuple[tuple[int, int, int, int], dict]:
+    """(x0, y0, x1, y1) around the ink, ignoring specks under ``min_share`` of the largest part.
+
+    Also returns what the ink looks like, the evidence for :mod:`cnnkit.digits.verdict`:
+    ``parts`` (how many parts are kept), ``kept`` (their share of all the ink), ``ink`` (the
+    ink's share of the picture), ``box`` (the box's share of the picture), ``groups`` (side
+    by side groups of parts at least half as high as the ink: several digits?), ``aspect``
+    (width / height of the box) and ``edges`` (picture sides the ink touches).
+    Raises NoDigitError when no part is large enough to be a stroke.
+    """
     from cnnkit.ops.label import label_components
 
     labels, count = label_components(mask)
     areas = np.bincount(labels.ravel(), minlength=count + 1)[1:]
-    boxes = _component_boxes(labels, count)[areas >= max(2, min_share * areas.max())]
+    if count == 0 or areas.max() < MIN_INK_PIXELS:
+        raise NoDigitError("no digit found (only specks stand out from the background)")
+    keep = areas >= max(2, min_share * areas.max())
+    boxes = _component_boxes(labels, count)[keep]
     x0, y0 = boxes[:, :2].min(axis=0)
     x1, y1 = boxes[:, 2:].max(axis=0)
-    return int(x0), int(y0), int(x1), int(y1)
+    evidence = {"parts": int(keep.sum()), "kept": float(areas[keep].sum() / areas.sum()),
+                "ink": float(areas.sum() / mask.size),
+                "box": float((x1 - x0) * (y1 - y0) / mask.size),
+                "groups": sum(int(b[3] - b[1] >= 0.5 * (y1 - y0))  # digit-high groups only
+                              for b in _merge_overlapping(sorted(boxes.tolist()))),
+                "aspect": float((x1 - x0) / max(1, y1 - y0)),
+                "edges": int(x0 == 0) + int(y0 == 0) + int(x1 == mask.shape[1])
+                + int(y1 == mask.shape[0])}
+    return (int(x0), int(y0), int(x1), int(y1)), evidence
 
 
 def fit_mnist(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -290,8 +309,10 @@ def _prepare(grey: np.ndarray, side: int, closer: bool) -> Prepared:
     work, (sx, sy) = shrink(grey, side)
     ink, inverted = ink_image(work)
     flattened = remove_background(ink)
-    cleaned, mask = clean_ink(flattened)
-    x0, y0, x1, y1 = ink_box(mask)
+    measured: dict = {}
+    cleaned, mask = clean_ink(flattened, measured)
+    (x0, y0, x1, y1), evidence = ink_box(mask)
+    evidence.update(measured)
     box = _to_picture_box((x0, y0, x1, y1), (sx, sy), grey.shape)
     if closer and max(x1 - x0, y1 - y0) < CLOSER_BELOW and (sx > 1 or sy > 1):
         # a small digit in a large picture: prepare it again from the full-resolution pixels
@@ -303,12 +324,15 @@ def _prepare(grey: np.ndarray, side: int, closer: bool) -> Prepared:
         a, b, c, d = near.box
         near.box = (a + left, b + top, c + left, d + top)
         return near
-    resized, digit = fit_mnist(cleaned[y0:y1, x0:x1])
+    crop = cleaned[y0:y1, x0:x1]
+    stroked, evidence["width"], _ = normalise_stroke(crop)
+    evidence["depth"] = erosion_depth(fit_mnist(crop)[1])  # as drawn, before the width changes
+    resized, digit = fit_mnist(stroked)
     stages = [("1-grey", work), ("2-ink" + ("-inverted" if inverted else ""), ink),
               ("3-background-removed", flattened), ("4-thresholded", cleaned),
-              ("5-cropped", cleaned[y0:y1, x0:x1]), ("6-resized-20px", resized),
-              ("7-centred-28x28", digit)]
-    return Prepared(digit * np.float32(255), stages, box)
+              ("5-cropped", crop), ("6-stroke-width", stroked), ("7-resized-20px", resized),
+              ("8-centred-28x28", digit)]
+    return Prepared(digit * np.float32(255), stages, box, evidence)
 
 
 def prepare_raw(picture: Picture) -> Prepared:
@@ -318,42 +342,6 @@ def prepare_raw(picture: Picture) -> Prepared:
         raise CnnkitError(f"--preprocess none needs a 28x28 image, got "
                           f"{grey.shape[1]}x{grey.shape[0]} (use --preprocess mnist)")
     return Prepared(grey * np.float32(255), [("28x28", grey)], (0, 0, SIDE, SIDE))
-
-
-def find_digits(picture: Picture) -> tuple[list[Prepared], np.ndarray]:
-    """Cut a picture of a number into MNIST-style digits, left to right.
-
-    Connected parts of the ink are grouped into digits: parts that overlap horizontally by more
-    than half the narrower one belong together (a broken stroke, the bar of a 5); a group much
-    wider than tall is split at the emptiest columns (touching digits). Returns the digits
-    (boxes in the picture's pixels) and the cleaned ink image they were cut from, at the
-    working size (at most ``WORK_SIDE_NUMBER`` px).
-    """
-    from cnnkit.ops.label import label_components
-
-    grey = to_grey(picture)
-    work, (sx, sy) = shrink(grey, WORK_SIDE_NUMBER)
-    ink, _ = ink_image(work)
-    cleaned, mask = clean_ink(remove_background(ink))
-    labels, count = label_components(mask)
-    areas = np.bincount(labels.ravel(), minlength=count + 1)
-    bounds = _component_boxes(labels, count)
-    keep = areas[1:] >= max(MIN_INK_PIXELS, 0.02 * areas[1:].max())  # drop dust and texture
-    groups = _merge_overlapping(sorted(bounds[keep].tolist()))
-    digits = []
-    for box in _split_wide(groups, cleaned):
-        x0, y0, x1, y1 = box
-        part = cleaned[y0:y1, x0:x1] * (labels[y0:y1, x0:x1] > 0)
-        rows = np.flatnonzero(part.any(axis=1))
-        if rows.size == 0:
-            continue
-        y0, y1 = y0 + int(rows[0]), y0 + int(rows[-1]) + 1
-        _, digit = fit_mnist(cleaned[y0:y1, x0:x1])
-        box = _to_picture_box((x0, y0, x1, y1), (sx, sy), grey.shape)
-        digits.append(Prepared(digit * np.float32(255), [("digit", digit)], box))
-    if not digits:
-        raise NoDigitError("no digit found")
-    return digits, cleaned
 
 
 def _component_boxes(labels: np.ndarray, count: int) -> np.ndarray:
@@ -383,23 +371,3 @@ def _merge_overlapping(boxes: list[list[int]]) -> list[list[int]]:
         else:
             merged.append(list(box))
     return sorted(merged)
-
-
-def _split_wide(boxes: list[list[int]], ink: np.ndarray) -> list[tuple[int, int, int, int]]:
-    heights = [b[3] - b[1] for b in boxes]
-    typical = float(np.median(heights)) if heights else 1.0
-    result = []
-    for x0, y0, x1, y1 in boxes:
-        width, height = x1 - x0, max(y1 - y0, typical)
-        pieces = int(round(width / (0.75 * height)))
-        if width <= 1.3 * height or pieces < 2:
-            result.append((x0, y0, x1, y1))
-            continue
-        profile = ink[y0:y1, x0:x1].sum(axis=0)
-        cuts, step = [0], width / pieces
-        for i in range(1, pieces):
-            lo, hi = int(i * step - step / 3), int(i * step + step / 3)
-            cuts.append(lo + int(np.argmin(profile[lo:hi])))
-        cuts.append(width)
-        result.extend((x0 + a, y0, x0 + b, y1) for a, b in zip(cuts, cuts[1:]) if b > a)
-    return result
