@@ -66,3 +66,71 @@ def sample_alpha(alpha: np.ndarray, kernel_shape: tuple[int, int], border: str, 
     """
     top, left = (kernel_shape[0] // 2, kernel_shape[1] // 2) if border == "valid" else (0, 0)
     return np.ascontiguousarray(alpha[top::stride, left::stride][:out_shape[0], :out_shape[1]])
+
+
+EDGES_SATURATED = 0.1  # percent of values the "edges" range lets saturate (as imaging.py)
+
+
+def filter_to_pixels(image: np.ndarray, flt: Filter, options: FilterOptions, mode: str,
+                     maxval: float, out_dtype=None) -> tuple[np.ndarray, dict]:
+    """Filter an 8- or 16-bit picture straight to pixels, a block of rows at a time.
+
+    The same pixels as ``apply_filter`` then ``imaging.map_range`` and rounding, bit for bit,
+    without a float32 copy of the picture or of the result: only a few rows are float32 at
+    a time. ``stretch`` and ``edges`` need statistics of the whole output first, so their
+    blocks are filtered two or three times (3x3 filters cost less than the memory they
+    would otherwise fill).
+
+    image : ndarray, shape (H, W) or (H, W, C), uint8 or uint16
+    mode : one of "clip", "abs", "offset", "stretch", "edges"
+    out_dtype : uint8 or uint16 (default: the image's); uint16 pixels shrink to 0-255 in uint8
+    Returns (pixels, shape (Ho, Wo) or (Ho, Wo, C), and ``{"min", "max", "clipped"}`` as
+    ``map_range`` reports them).
+    """
+    from cnnkit.ops.filter2d import FilterRows
+    from cnnkit.ops.quantize import RangeStats, finish, to_pixels
+
+    def rows_of(kernel):
+        try:
+            return FilterRows(image, kernel, op=options.op, border=options.border,
+                              cval=options.cval, stride=options.stride)
+        except ValueError as exc:
+            raise KernelError(str(exc)) from None
+
+    makers = [rows_of(k) for k in (flt.kernels if flt.magnitude else (flt.kernel,))]
+    first = makers[0]
+    blocks = first.blocks()
+    height = max(b - a for a, b in blocks)
+    buffers = [np.empty((height, first.row_size), np.float32) for _ in makers]
+
+    def filtered(start, stop):
+        values = [m.compute(start, stop, buf) for m, buf in zip(makers, buffers)]
+        finish(values[0], values[1] if len(values) > 1 else None, options.bias, options.relu)
+        return values[0]
+
+    stats = RangeStats(100 - EDGES_SATURATED if mode == "edges" else None)
+    if mode in ("stretch", "edges"):
+        for start, stop in blocks:
+            stats.add(filtered(start, stop))
+        if stats.needs_refine():
+            for start, stop in blocks:
+                stats.refine(filtered(start, stop))
+    shift, scale = 0.0, 0.0
+    if mode == "offset":
+        shift = (maxval + 1) / 2 if maxval > 1 else maxval / 2
+    elif mode == "stretch":
+        shift, span = stats.min, stats.max - stats.min
+        scale = maxval / span if span > 0 else 0.0
+    elif mode == "edges":
+        top = stats.percentile()
+        scale = maxval / top if top > 0 else 0.0
+    out = np.empty((first.out_h, first.row_size), out_dtype or image.dtype)
+    outside = np.zeros(first.out_h, np.int64)
+    for start, stop in blocks:
+        values = filtered(start, stop)
+        if mode not in ("stretch", "edges"):
+            stats.add(values)
+        to_pixels(values, mode, shift, scale, maxval, out[start:stop], outside[start:stop])
+    clipped = 100.0 * int(outside.sum()) / out.size
+    return (out.reshape(first.out_shape),
+            {"min": stats.min, "max": stats.max, "clipped": clipped})

@@ -38,6 +38,10 @@ _OPTIONS = dict(cache=True, fastmath=True, error_model="numpy", nogil=True)
 
 njit = numba.njit(**_OPTIONS)
 njit_parallel = numba.njit(parallel=True, **_OPTIONS)
+# Without fastmath: for kernels whose every rounding must match numpy's (no fused
+# multiply-add, no reassociation), e.g. mapping filter output to pixels bit-exactly.
+_EXACT = dict(_OPTIONS, fastmath=False)
+njit_exact_parallel = numba.njit(parallel=True, **_EXACT)
 prange = numba.prange
 
 

@@ -234,8 +234,85 @@ def filter2d(
     ndarray, shape (Ho, Wo) or (Ho, Wo, C), float32
         ``(Ho, Wo) = output_shape(H, W, kernel.shape, border, stride)``.
     """
-    image = np.asarray(image)
-    kernel = np.asarray(kernel)
+    rows = FilterRows(image, kernel, op=op, border=border, cval=cval, stride=stride)
+    out = np.empty((rows.out_h, rows.row_size), dtype=np.float32)
+    src = np.ascontiguousarray(rows.image, dtype=np.float32).reshape(rows.height, -1)
+    _correlate_rows(src, rows.weights, rows.channels, rows.mode, rows.cval, stride,
+                    rows.pad_top, rows.pad_left, out)
+    return out.reshape(rows.out_shape)
+
+
+class FilterRows:
+    """One filter over one image, computed a block of output rows at a time.
+
+    The image keeps its own dtype (uint8, uint16, float32); each block converts only the
+    source rows it needs to float32, so filtering a large 8-bit picture never holds a
+    float32 copy of it. A block's values are bit-identical to the same rows of ``filter2d``:
+    the block is filtered as an image of its own whose first and last rows are the image's
+    first and last rows, or rows that no output of the block reads beyond.
+
+    image : ndarray, shape (H, W) or (H, W, C); kernel, op, border, cval, stride as
+    ``filter2d``.
+    """
+
+    def __init__(self, image, kernel, *, op="conv", border="reflect", cval=0.0, stride=1):
+        image = np.asarray(image)
+        kernel = np.asarray(kernel)
+        _check(image, kernel, op, border, stride)
+        kh, kw = kernel.shape
+        self.height, self.width = image.shape[:2]
+        self.out_h, self.out_w = output_shape(self.height, self.width, (kh, kw), border, stride)
+        if self.out_h < 1 or self.out_w < 1:
+            raise ValueError(f"a {kh}x{kw} kernel with border 'valid' needs an image of at "
+                             f"least {kh}x{kw}, got {self.height}x{self.width}")
+        self.image = image
+        self.channels = 1 if image.ndim == 2 else image.shape[2]
+        self.row_size = self.out_w * self.channels
+        self.out_shape = (self.out_h, self.out_w) + image.shape[2:]
+        weights = kernel[::-1, ::-1] if op == "conv" else kernel
+        self.weights = np.ascontiguousarray(weights, dtype=np.float32)
+        self.kh, self.stride, self.border = kh, stride, border
+        self.mode, self.cval = BORDERS.index(border), np.float32(cval)
+        self.pad_top, self.pad_left = (0, 0) if border == "valid" else (kh // 2, kw // 2)
+        self._scratch = None
+
+    def blocks(self, budget: int = 1 << 20) -> list[tuple[int, int]]:
+        """``(start, stop)`` output rows, each block about ``budget`` float32 values.
+
+        Blocks start on even rows and hold at least twice the kernel's height, so the border
+        rules see the same rows as on the whole image; a wrap border reads the far side of the
+        image and so gets one block.
+        """
+        rows = max(16, 2 * self.kh, budget // max(1, self.row_size)) // 2 * 2
+        if self.border == "wrap" or 2 * rows > self.out_h:
+            return [(0, self.out_h)]
+        starts = list(range(0, self.out_h - rows, rows))  # the last block takes the tail
+        return [(a, b) for a, b in zip(starts, starts[1:] + [self.out_h])]
+
+    def compute(self, start: int, stop: int, out: np.ndarray) -> np.ndarray:
+        """Output rows ``[start, stop)`` into ``out[:stop - start]``, shape (n, Wo*C), float32.
+
+        ``start`` must be even (rows are filtered in pairs; blocks keep the same pairs).
+        """
+        first = start * self.stride - self.pad_top
+        last = (stop - 1) * self.stride - self.pad_top + self.kh
+        lo, hi = max(first, 0), min(last, self.height)
+        flat = self.image.reshape(self.height, -1) if self.image.flags.c_contiguous else None
+        if flat is not None and flat.dtype == np.float32:
+            src = flat[lo:hi]
+        else:
+            if self._scratch is None or self._scratch.shape[0] < hi - lo:
+                self._scratch = np.empty((hi - lo, self.width * self.channels), np.float32)
+            src = self._scratch[:hi - lo]
+            part = self.image[lo:hi].reshape(hi - lo, -1) if flat is None else flat[lo:hi]
+            np.copyto(src, part, casting="unsafe")
+        dst = out[:stop - start]
+        _correlate_rows(src, self.weights, self.channels, self.mode, self.cval, self.stride,
+                        self.pad_top + lo - start * self.stride, self.pad_left, dst)
+        return dst
+
+
+def _check(image: np.ndarray, kernel: np.ndarray, op: str, border: str, stride: int) -> None:
     if image.ndim not in (2, 3) or image.size == 0:
         raise ValueError(f"image must be (H, W) or (H, W, C) and non-empty, got shape "
                          f"{image.shape}")
@@ -254,18 +331,3 @@ def filter2d(
         raise ValueError(f"border must be one of {', '.join(BORDERS)}, got {border!r}")
     if stride < 1:
         raise ValueError(f"stride must be at least 1, got {stride}")
-    height, width = image.shape[:2]
-    out_h, out_w = output_shape(height, width, (kh, kw), border, stride)
-    if out_h < 1 or out_w < 1:
-        raise ValueError(f"a {kh}x{kw} kernel with border 'valid' needs an image of at least "
-                         f"{kh}x{kw}, got {height}x{width}")
-
-    channels = 1 if image.ndim == 2 else image.shape[2]
-    src = np.ascontiguousarray(image, dtype=np.float32).reshape(height, width * channels)
-    weights = kernel[::-1, ::-1] if op == "conv" else kernel
-    weights = np.ascontiguousarray(weights, dtype=np.float32)
-    pad_top, pad_left = (0, 0) if border == "valid" else (kh // 2, kw // 2)
-    out = np.empty((out_h, out_w * channels), dtype=np.float32)
-    _correlate_rows(src, weights, channels, BORDERS.index(border), np.float32(cval), stride,
-                    pad_top, pad_left, out)
-    return out.reshape((out_h, out_w) + image.shape[2:])
