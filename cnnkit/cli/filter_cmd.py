@@ -55,9 +55,13 @@ class Direction(str, Enum):
 
 
 Inputs = Annotated[list[Path], typer.Argument(
+    help="Image files, folders (their images) or quoted globs.", show_default=False)]
+Output = Annotated[Optional[Path], typer.Option(
+    "--output", "-o", help="Output file (one input only).", dir_okay=False)]
+PipeInputs = Annotated[list[Path], typer.Argument(
     help="Image files, folders (their images) or quoted globs; - reads standard input.",
     show_default=False)]
-Output = Annotated[Optional[Path], typer.Option(
+PipeOutput = Annotated[Optional[Path], typer.Option(
     "--output", "-o", help="Output file (one input only); - writes standard output (with "
     "--format).", dir_okay=False)]
 OutDir = Annotated[Optional[Path], typer.Option(
@@ -80,7 +84,7 @@ OUTPUT = "Output"
 
 @app.command("filter", rich_help_panel=IMAGES)
 def filter_command(
-    inputs: Inputs,
+    inputs: PipeInputs,
     kernel: Annotated[Optional[str], typer.Option(
         "--kernel", "-k", help="Named kernel (list them with [bold]cnnkit kernels[/]), or a "
         "learned one: model:conv/7.",
@@ -128,7 +132,7 @@ def filter_command(
     filter_alpha: Annotated[bool, typer.Option(
         "--filter-alpha", help="Filter the alpha channel too (default: passed through).",
         rich_help_panel=OUTPUT)] = False,
-    output: Output = None,
+    output: PipeOutput = None,
     out_dir: OutDir = None,
     force: Force = False,
     compare: Compare = False,

@@ -67,6 +67,15 @@ def _correlate_rows(src, kernel, channels, mode, cval, stride, pad_top, pad_left
                 _row_any(src, kernel, channels, mode, cval, stride, top, pad_left, out[row])
 
 
+@njit_parallel
+def _widen(src, out):
+    """``out[:] = src`` as float32, rows in parallel (src: (n, m) uint8 or uint16)."""
+    for i in prange(src.shape[0]):
+        row, dst = src[i], out[i]
+        for t in range(row.shape[0]):
+            dst[t] = np.float32(row[t])
+
+
 @njit
 def _interior_columns(out_w, width, kw, stride, pad_left):
     """Output columns ``[lo, hi)`` whose whole kernel window lies inside the image."""
@@ -305,7 +314,10 @@ class FilterRows:
                 self._scratch = np.empty((hi - lo, self.width * self.channels), np.float32)
             src = self._scratch[:hi - lo]
             part = self.image[lo:hi].reshape(hi - lo, -1) if flat is None else flat[lo:hi]
-            np.copyto(src, part, casting="unsafe")
+            if part.dtype in (np.uint8, np.uint16) and part.flags.c_contiguous:
+                _widen(part, src)
+            else:
+                np.copyto(src, part, casting="unsafe")
         dst = out[:stop - start]
         _correlate_rows(src, self.weights, self.channels, self.mode, self.cval, self.stride,
                         self.pad_top + lo - start * self.stride, self.pad_left, dst)

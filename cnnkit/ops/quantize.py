@@ -59,17 +59,20 @@ def _scan(values, lows, highs, hist, with_hist):
 @njit_exact_parallel
 def _scan_low(values, high_bins, hist):
     """Histograms of the low 16 bits of ``|x|`` for the values whose top 16 bits are
-    ``high_bins[k]``. high_bins : (K,) uint32; hist : (C, K, 65536) int64."""
+    ``high_bins[0]`` or ``high_bins[1]``. high_bins : (2,) uint32; hist : (C, 2, 65536)."""
     chunks = hist.shape[0]
     bits = values.view(np.uint32)
+    first, second = high_bins[0], high_bins[1]
     for c in prange(chunks):
         for i in range(c, values.shape[0], chunks):
             brow = bits[i]
             for t in range(brow.shape[0]):
                 b = brow[t] & np.uint32(0x7FFFFFFF)
-                for k in range(high_bins.shape[0]):
-                    if b >> 16 == high_bins[k]:
-                        hist[c, k, b & np.uint32(0xFFFF)] += 1
+                high = b >> 16
+                if high == first:
+                    hist[c, 0, b & np.uint32(0xFFFF)] += 1
+                if high == second:
+                    hist[c, 1, b & np.uint32(0xFFFF)] += 1
 
 
 @njit_exact_parallel
