@@ -72,7 +72,8 @@ EDGES_SATURATED = 0.1  # percent of values the "edges" range lets saturate (as i
 
 
 def filter_to_pixels(image: np.ndarray, flt: Filter, options: FilterOptions, mode: str,
-                     maxval: float, out_dtype=None) -> tuple[np.ndarray, dict]:
+                     maxval: float, out_dtype=None, *, budget: int = 1 << 20
+                     ) -> tuple[np.ndarray, dict]:
     """Filter an 8- or 16-bit picture straight to pixels, a block of rows at a time.
 
     The same pixels as ``apply_filter`` then ``imaging.map_range`` and rounding, bit for bit,
@@ -84,6 +85,7 @@ def filter_to_pixels(image: np.ndarray, flt: Filter, options: FilterOptions, mod
     image : ndarray, shape (H, W) or (H, W, C), uint8 or uint16
     mode : one of "clip", "abs", "offset", "stretch", "edges"
     out_dtype : uint8 or uint16 (default: the image's); uint16 pixels shrink to 0-255 in uint8
+    budget : float32 values per block of rows (4 MB by default: the blocks stay in cache)
     Returns (pixels, shape (Ho, Wo) or (Ho, Wo, C), and ``{"min", "max", "clipped"}`` as
     ``map_range`` reports them).
     """
@@ -99,7 +101,7 @@ def filter_to_pixels(image: np.ndarray, flt: Filter, options: FilterOptions, mod
 
     makers = [rows_of(k) for k in (flt.kernels if flt.magnitude else (flt.kernel,))]
     first = makers[0]
-    blocks = first.blocks()
+    blocks = first.blocks(budget)
     height = max(b - a for a, b in blocks)
     buffers = [np.empty((height, first.row_size), np.float32) for _ in makers]
 
