@@ -72,8 +72,8 @@ EDGES_SATURATED = 0.1  # percent of values the "edges" range lets saturate (as i
 
 
 def filter_to_pixels(image: np.ndarray, flt: Filter, options: FilterOptions, mode: str,
-                     maxval: float, out_dtype=None, *, budget: int = 1 << 20
-                     ) -> tuple[np.ndarray, dict]:
+                     maxval: float, out_dtype=None, *, budget: int = 1 << 20,
+                     overwrite: bool = False) -> tuple[np.ndarray, dict]:
     """Filter an 8- or 16-bit picture straight to pixels, a block of rows at a time.
 
     The same pixels as ``apply_filter`` then ``imaging.map_range`` and rounding, bit for bit,
@@ -86,6 +86,9 @@ def filter_to_pixels(image: np.ndarray, flt: Filter, options: FilterOptions, mod
     mode : one of "clip", "abs", "offset", "stretch", "edges"
     out_dtype : uint8 or uint16 (default: the image's); uint16 pixels shrink to 0-255 in uint8
     budget : float32 values per block of rows (4 MB by default: the blocks stay in cache)
+    overwrite : allow the pixels to be written over ``image`` (when shape and dtype match and
+        it is writable), which saves a picture's worth of memory; ``image`` is then garbage
+        unless it is the returned array
     Returns (pixels, shape (Ho, Wo) or (Ho, Wo, C), and ``{"min", "max", "clipped"}`` as
     ``map_range`` reports them).
     """
@@ -126,13 +129,32 @@ def filter_to_pixels(image: np.ndarray, flt: Filter, options: FilterOptions, mod
     elif mode == "edges":
         top = stats.percentile()
         scale = maxval / top if top > 0 else 0.0
-    out = np.empty((first.out_h, first.row_size), out_dtype or image.dtype)
+    out_dtype = np.dtype(out_dtype or image.dtype)
+    in_place = (overwrite and len(blocks) > 1 and image.flags.writeable
+                and image.flags.c_contiguous and out_dtype == image.dtype
+                and first.out_shape == image.shape)
+    out = (image.reshape(first.out_h, first.row_size) if in_place
+           else np.empty((first.out_h, first.row_size), out_dtype))
     outside = np.zeros(first.out_h, np.int64)
+    # In place, a block's pixels wait until the next block has read the rows it shares with
+    # this one (the kernel reaches a few rows past a block's edge), then go into the image.
+    waiting = []
     for start, stop in blocks:
         values = filtered(start, stop)
         if mode not in ("stretch", "edges"):
             stats.add(values)
-        to_pixels(values, mode, shift, scale, maxval, out[start:stop], outside[start:stop])
+        if in_place:
+            while waiting:
+                begin, pixels = waiting.pop()
+                out[begin:begin + len(pixels)] = pixels
+            pixels = np.empty((stop - start, first.row_size), out_dtype)
+            to_pixels(values, mode, shift, scale, maxval, pixels, outside[start:stop])
+            waiting.append((start, pixels))
+        else:
+            to_pixels(values, mode, shift, scale, maxval, out[start:stop],
+                      outside[start:stop])
+    for begin, pixels in waiting:
+        out[begin:begin + len(pixels)] = pixels
     clipped = 100.0 * int(outside.sum()) / out.size
     return (out.reshape(first.out_shape),
             {"min": stats.min, "max": stats.max, "clipped": clipped})

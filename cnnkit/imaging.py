@@ -122,7 +122,7 @@ def _reason(exc: Exception) -> str:
 def _to_picture(img: Image.Image, force_grey: bool = False, native: bool = False) -> Picture:
     mode = img.mode
     if mode in ("I;16", "I;16B", "I;16L", "I;16N") and native:
-        return Picture(np.asarray(img).astype(np.uint16), None, 65535.0)
+        return Picture(_strips(img).astype(np.uint16, copy=False), None, 65535.0)
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
         values = np.asarray(img, dtype=np.float32)
         return Picture(np.clip(values, 0, 65535), None, 65535.0)
@@ -134,7 +134,7 @@ def _to_picture(img: Image.Image, force_grey: bool = False, native: bool = False
         mode == "P" and _palette_is_grey(img))
     target = ("LA" if has_alpha else "L") if grey else ("RGBA" if has_alpha else "RGB")
     if native:  # no float32 copy, and no converted copy when the mode already fits
-        array = np.asarray(img if img.mode == target else img.convert(target))
+        array = _strips(img if img.mode == target else img.convert(target))
         if not has_alpha:
             return Picture(array, None, 255.0)
         colour = array[..., :-1].squeeze(-1) if grey else array[..., :-1]
@@ -145,6 +145,24 @@ def _to_picture(img: Image.Image, force_grey: bool = False, native: bool = False
         return Picture(np.ascontiguousarray(array[..., :-1].squeeze(-1) if grey else
                                             array[..., :-1]), array[..., -1].copy(), 255.0)
     return Picture(array, None, 255.0)
+
+
+def _strips(img: Image.Image, strip_bytes: int = 1 << 22) -> np.ndarray:
+    """``np.asarray(img)`` a strip of rows at a time.
+
+    numpy's view of a Pillow image goes through ``tobytes()``, which holds the pixels twice
+    more (the encoded pieces and their join); strips keep that to a few megabytes.
+    """
+    width, height = img.size
+    first = np.asarray(img.crop((0, 0, width, min(height, 1))))
+    step = max(1, strip_bytes // max(1, first.nbytes))
+    if step >= height:
+        return np.asarray(img)
+    array = np.empty((height,) + first.shape[1:], first.dtype)
+    for top in range(0, height, step):
+        bottom = min(height, top + step)
+        array[top:bottom] = np.asarray(img.crop((0, top, width, bottom)))
+    return array
 
 
 def _palette_is_grey(img: Image.Image) -> bool:

@@ -76,6 +76,11 @@ def test_pixels_are_bit_identical_to_the_float_path(rng, name):
         assert pixels.dtype == out_dtype
         np.testing.assert_array_equal(pixels, expected)
         assert stats == expected_stats
+        copy = image.copy()
+        pixels, stats = filter_to_pixels(copy, flt, options, mode, maxval, out_dtype,
+                                         budget=200, overwrite=True)
+        np.testing.assert_array_equal(pixels, expected)
+        assert stats == expected_stats
 
 
 def test_filtering_a_picture_allocates_little_beyond_the_result(rng):

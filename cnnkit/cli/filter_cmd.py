@@ -281,7 +281,7 @@ def _filter_pixels(path, picture, flt, options, mode, target, write: Writing, st
     wide = picture.maxval > 255 and imaging.holds_16bit(fmt, colour or alpha is not None)
     out_dtype = np.uint16 if wide else np.uint8
     pixels, stats = filter_to_pixels(picture.pixels, flt, options, mode, picture.maxval,
-                                     out_dtype)
+                                     out_dtype, overwrite=True)
     shape = picture.shape
     picture.pixels = None  # not needed while encoding: frees the source, lowering the peak
     if alpha is not None:
