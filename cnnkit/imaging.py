@@ -291,8 +291,8 @@ def output_format(path: Path, fmt: str | None = None) -> str:
 
 
 def write_pixels(path: Path, pixels: np.ndarray, alpha: np.ndarray | None = None, *,
-                 force: bool = False, compression: str = "fast", fmt: str | None = None
-                 ) -> None:
+                 force: bool = False, compression: str = "fast", fmt: str | None = None,
+                 threads: int | None = None) -> None:
     """Write integer pixels atomically, or to standard output when ``path`` is ``-``.
 
     pixels : ndarray, shape (H, W) or (H, W, 3), uint8, or uint16 on 0-65535 (written with 16
@@ -300,6 +300,7 @@ def write_pixels(path: Path, pixels: np.ndarray, alpha: np.ndarray | None = None
     alpha : ndarray, shape (H, W), same dtype, or None
     compression : PNG only: "fast" (zlib level 1, the default) or "small" (level 9)
     fmt : a Pillow format name ("PNG", "JPEG", ...); default from the suffix
+    threads : PNG deflate threads (default: one per core)
     """
     from cnnkit.encode import png_bytes
 
@@ -315,7 +316,7 @@ def write_pixels(path: Path, pixels: np.ndarray, alpha: np.ndarray | None = None
             a.astype(np.float32) * np.float32(255.0 / 65535.0)), 0, 255).astype(np.uint8)
             for a in (pixels, alpha))
     if fmt == "PNG":
-        pieces = png_bytes(pixels, alpha, compression)
+        pieces = png_bytes(pixels, alpha, compression, threads)
     else:
         pieces = [_pillow_bytes(pixels, alpha, fmt)]
     if str(path) == "-":

@@ -94,21 +94,22 @@ def progress(total: int, quiet: bool, label: str):
 
 
 def run_batch(files: list[Path], work, *, as_json: bool, quiet: bool, label: str,
-              describe, summary: bool = True) -> None:
+              describe, summary: bool = True, jobs: int = 1) -> None:
     """Run ``work(path) -> dict`` on every file, keep going past failures, then summarise.
 
     Each result (or ``{"input", "error"}``) is printed as an NDJSON line with ``--json``, or by
-    ``describe(result)`` otherwise. Exits 1 if any file failed.
+    ``describe(result)`` otherwise. Exits 1 if any file failed. ``jobs > 1`` runs that many
+    files at once in threads (``work`` must be thread-safe); results still come in order.
     """
     from cnnkit.errors import CnnkitError
 
     failures = 0
     with progress(len(files), quiet or as_json, label) as bar:
         task = bar.add_task("", total=len(files))
-        for path in files:
+        for path, outcome in _outcomes(files, work, jobs):
             bar.update(task, description=escape(path.name))
             try:
-                result = work(path)
+                result = outcome()
             except CnnkitError as exc:
                 if STATE.debug:
                     raise
@@ -129,6 +130,33 @@ def run_batch(files: list[Path], work, *, as_json: bool, quiet: bool, label: str
         err.print(f"[{colour}]{done} of {len(files)} files written, {failures} failed[/]")
     if failures:
         raise typer.Exit(1)
+
+
+def _outcomes(files: list[Path], work, jobs: int):
+    """``(path, outcome)`` in order, ``outcome()`` returning ``work(path)`` or raising what it
+    raised; with ``jobs > 1`` the next files already run in threads, a few ahead."""
+    if jobs <= 1 or len(files) < 2:
+        for path in files:
+            yield path, (lambda path=path: work(path))
+        return
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(jobs) as pool:
+        pending = deque()
+        ahead = iter(files)
+        try:
+            for path in ahead:
+                pending.append((path, pool.submit(work, path)))
+                if len(pending) > jobs:
+                    done, future = pending.popleft()
+                    yield done, future.result
+            while pending:
+                done, future = pending.popleft()
+                yield done, future.result
+        finally:
+            for _, future in pending:
+                future.cancel()
 
 
 def output_path(source: Path, output: Path | None, out_dir: Path | None, name: str,

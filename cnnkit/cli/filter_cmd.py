@@ -198,15 +198,33 @@ def filter_command(
         from cnnkit.ops._jit import set_threads
 
         set_threads(threads)
+    jobs = _jobs(files, threads)
     write = Writing(output, out_dir, force, compression.value, fmt,
-                    "." + (out_format or "png").lower().lstrip("."))
+                    "." + (out_format or "png").lower().lstrip("."), 1 if jobs > 1 else threads)
 
     def work(path: Path) -> dict:
+        if jobs > 1:  # one Numba thread per file: the files are the parallel work
+            from cnnkit.ops._jit import set_threads
+
+            set_threads(1)
         return _filter_file(path, flt, options, mode, filter_alpha, write, compare,
                             max_pixels)
 
     common.run_batch(files, work, as_json=as_json, quiet=quiet or stdout, label="filter",
-                     describe=lambda r: _describe(r, verbose))
+                     describe=lambda r: _describe(r, verbose), jobs=jobs)
+
+
+def _jobs(files: list[Path], threads: int | None) -> int:
+    """Files to filter at once: one per core for a batch, so decoding and encoding (serial
+    per file) overlap the filtering of the others; 1 for one file or --threads 1."""
+    import os
+
+    cores = threads or os.cpu_count() or 1
+    if len(files) < 2 or cores < 2:
+        return 1
+    from cnnkit.ops._jit import threads_may_share
+
+    return min(cores, len(files)) if threads_may_share() else 1
 
 
 @dataclass(frozen=True)
@@ -219,6 +237,7 @@ class Writing:
     compression: str
     fmt: str | None  # a Pillow format name, or None: from the output's suffix
     suffix: str  # of the names it makes up
+    threads: int | None = None  # for the PNG encoder (None: all cores)
 
     def target(self, source: Path, name: str, suffix: str) -> Path:
         if self.output is not None and str(self.output) == "-":
@@ -291,7 +310,7 @@ def _filter_pixels(path, picture, flt, options, mode, target, write: Writing, st
             alpha = np.clip(np.rint(alpha.astype(np.float32) * np.float32(255.0 / 65535.0)),
                             0, 255).astype(np.uint8)
     imaging.write_pixels(target, pixels, alpha, force=write.force,
-                         compression=write.compression, fmt=fmt)
+                         compression=write.compression, fmt=fmt, threads=write.threads)
     return _report(path, target, flt, shape, pixels.shape, mode, options, stats, started)
 
 

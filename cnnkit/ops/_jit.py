@@ -84,3 +84,25 @@ def set_threads(n: int | None) -> int:
     limit = numba.config.NUMBA_NUM_THREADS
     numba.set_num_threads(limit if n is None else max(1, min(int(n), limit)))
     return numba.get_num_threads()
+
+
+@njit_parallel
+def _touch(values):
+    for i in prange(values.shape[0]):
+        values[i] = 0
+
+
+def threads_may_share() -> bool:
+    """Whether parallel kernels may run from several Python threads at once.
+
+    True for the OpenMP and TBB threading layers; Numba's fallback, workqueue, allows one
+    caller at a time. Starts the threading layer if no parallel kernel has run yet.
+    """
+    try:
+        layer = numba.threading_layer()
+    except ValueError:  # not started yet
+        import numpy as np
+
+        _touch(np.zeros(1, np.int64))
+        layer = numba.threading_layer()
+    return layer != "workqueue"
