@@ -171,3 +171,22 @@ def test_stdin_needs_an_output(runner):
     result = invoke(runner, "filter", "-k", "box", "-")
     assert result.exit_code == 2
     assert "needs -o" in result.output
+
+
+def test_a_folder_runs_files_in_parallel_with_the_same_results(runner, tmp_path, rng):
+    folder, one_by_one, together = tmp_path / "in", tmp_path / "a", tmp_path / "b"
+    folder.mkdir()
+    for i in range(5):
+        Image.fromarray(rng.integers(0, 256, (60 + i, 40, 3), dtype=np.uint8)).save(
+            folder / f"p{i}.png")
+    (folder / "p2.png").write_bytes(b"broken")
+    for path in sorted(folder.iterdir()):
+        invoke(runner, "filter", "-k", "laplacian", path, "--out-dir", one_by_one)
+    result = invoke(runner, "filter", "-k", "laplacian", folder, "--out-dir", together)
+    assert result.exit_code == 1
+    assert "p2.png" in result.output and "4 of 5 files written" in result.output
+    names = sorted(p.name for p in together.iterdir())
+    assert names == sorted(p.name for p in one_by_one.iterdir()) and len(names) == 4
+    for name in names:
+        np.testing.assert_array_equal(np.asarray(Image.open(together / name)),
+                                      np.asarray(Image.open(one_by_one / name)))

@@ -30,7 +30,12 @@ _ensure_writable_cache()
 # (ops/matmul.py): a training step measured 9.8 ms spinning, 8.3 ms passive.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+import threading  # noqa: E402
+
 import numba  # noqa: E402
+import numba.core.event  # noqa: E402
+
+from cnnkit.ops import compiling  # noqa: E402
 
 
 class _NoScipyLinalg:
@@ -106,3 +111,28 @@ def threads_may_share() -> bool:
         _touch(np.zeros(1, np.int64))
         layer = numba.threading_layer()
     return layer != "workqueue"
+
+
+class _CompileWatch(numba.core.event.Listener):
+    """Tells ``compiling`` when compiler passes start running (a cache load runs none) and
+    when the outermost compilation that ran them ends."""
+
+    def __init__(self):
+        self.depth = threading.local()
+
+    def on_start(self, event):
+        if event.kind == "numba:compile":
+            self.depth.value = getattr(self.depth, "value", 0) + 1
+        else:
+            compiling.started()
+
+    def on_end(self, event):
+        if event.kind == "numba:compile":
+            self.depth.value = getattr(self.depth, "value", 1) - 1
+            if self.depth.value == 0:
+                compiling.finished()
+
+
+_watch = _CompileWatch()
+numba.core.event.register("numba:compile", _watch)
+numba.core.event.register("numba:run_pass", _watch)
