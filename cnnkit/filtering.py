@@ -136,6 +136,10 @@ def filter_to_pixels(image: np.ndarray, flt: Filter, options: FilterOptions, mod
     out = (image.reshape(first.out_h, first.row_size) if in_place
            else np.empty((first.out_h, first.row_size), out_dtype))
     outside = np.zeros(first.out_h, np.int64)
+    if (not in_place and len(makers) == 1 and first.fused()
+            and out.dtype in (np.uint8, np.uint16)):
+        return _fused_pixels(first, buffers[0], mode, shift, scale, maxval, options, stats,
+                             out)
     # In place, a block's pixels wait until the next block has read the rows it shares with
     # this one (the kernel reaches a few rows past a block's edge), then go into the image.
     waiting = []
@@ -157,4 +161,28 @@ def filter_to_pixels(image: np.ndarray, flt: Filter, options: FilterOptions, mod
         out[begin:begin + len(pixels)] = pixels
     clipped = 100.0 * int(outside.sum()) / out.size
     return (out.reshape(first.out_shape),
+            {"min": stats.min, "max": stats.max, "clipped": clipped})
+
+
+def _fused_pixels(rows, buffer, mode, shift, scale, maxval, options, stats, out):
+    """The last pass of ``filter_to_pixels`` in one kernel (3x3, stride 1): source rows are
+    widened, summed and mapped a pair at a time, so only a few rows are ever float32."""
+    from cnnkit.ops.quantize import MAPPINGS, finish, to_pixels
+
+    out_max = 255.0 if out.dtype == np.uint8 else 65535.0
+    out_scale = 255.0 / maxval if out.dtype == np.uint8 else 1.0
+    (lo, hi, cut), left = rows.pixels(MAPPINGS.index(mode), shift, scale, maxval, out_scale,
+                                      out_max, options.bias, options.relu, out)
+    outside = np.zeros(rows.out_h, np.int64)
+    for start, stop in left:
+        values = rows.compute(start, stop, buffer)
+        finish(values, None, options.bias, options.relu)
+        if mode not in ("stretch", "edges"):
+            stats.add(values)
+        to_pixels(values, mode, shift, scale, maxval, out[start:stop], outside[start:stop])
+    count = int(outside.sum()) + cut
+    if mode not in ("stretch", "edges"):
+        stats.merge(lo, hi)
+    clipped = 100.0 * count / out.size
+    return (out.reshape(rows.out_shape),
             {"min": stats.min, "max": stats.max, "clipped": clipped})

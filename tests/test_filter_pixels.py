@@ -58,14 +58,18 @@ def test_exact_percentile_from_two_histograms(rng):
             assert (stats.min, stats.max) == (float(values.min()), float(values.max()))
 
 
-@pytest.mark.parametrize("name", ["laplacian", "sobel", "gaussian", "sharpen", "emboss", "log"])
+@pytest.mark.parametrize("name", ["laplacian", "sobel", "gaussian", "sharpen", "emboss", "log",
+                                  "box", "random"])
 def test_pixels_are_bit_identical_to_the_float_path(rng, name):
-    flt = kernels.build(name)
+    flt = (kernels.Filter("random", (rng.standard_normal((3, 3)).astype(np.float32),))
+           if name == "random" else kernels.build(name))
     cases = [(np.uint8, np.uint8, 255.0), (np.uint16, np.uint16, 65535.0),
              (np.uint16, np.uint8, 65535.0)]
     for index, mode in enumerate(["clip", "abs", "offset", "stretch", "edges"]):
         dtype, out_dtype, maxval = cases[index % 3]
         shape = (70, 23, 3) if index % 2 else (81, 17)
+        if index == 4:
+            shape = (5, 9)
         image = rng.integers(0, int(maxval) + 1, shape).astype(dtype)
         options = FilterOptions(border=["reflect", "zero", "valid", "mirror", "wrap"][index],
                                 cval=7.5, stride=1 + index % 2, bias=-3.25 * (index % 2),
@@ -79,6 +83,23 @@ def test_pixels_are_bit_identical_to_the_float_path(rng, name):
         copy = image.copy()
         pixels, stats = filter_to_pixels(copy, flt, options, mode, maxval, out_dtype,
                                          budget=200, overwrite=True)
+        np.testing.assert_array_equal(pixels, expected)
+        assert stats == expected_stats
+
+
+@pytest.mark.parametrize("border", ["zero", "reflect", "mirror", "replicate"])
+def test_one_pass_3x3_pixels_are_bit_identical_to_the_float_path(rng, border):
+    for trial, mode in enumerate(["clip", "abs", "offset", "stretch", "edges"] * 2):
+        height = [4, 5, 6, 7, 50, 51][trial % 6]
+        dtype, maxval = (np.uint8, 255.0) if trial % 2 else (np.uint16, 65535.0)
+        image = rng.integers(0, int(maxval) + 1, (height, 13, 3)[:2 + trial % 2]).astype(dtype)
+        kernel = rng.standard_normal((3, 3)).astype(np.float32) / 3
+        flt = kernels.Filter("random", (kernel,))
+        options = FilterOptions(border=border, cval=11.5, bias=0.75 * (trial % 3),
+                                relu=trial == 7)
+        assert FilterRows(image, kernel, border=border).fused()
+        expected, expected_stats = float_path(image, flt, options, mode, maxval, dtype)
+        pixels, stats = filter_to_pixels(image, flt, options, mode, maxval)
         np.testing.assert_array_equal(pixels, expected)
         assert stats == expected_stats
 

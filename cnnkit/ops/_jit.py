@@ -80,6 +80,7 @@ njit_parallel = numba.njit(parallel=True, **_OPTIONS)
 # Without fastmath: for kernels whose every rounding must match numpy's (no fused
 # multiply-add, no reassociation), e.g. mapping filter output to pixels bit-exactly.
 _EXACT = dict(_OPTIONS, fastmath=False)
+njit_exact = numba.njit(**_EXACT)
 njit_exact_parallel = numba.njit(parallel=True, **_EXACT)
 prange = numba.prange
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnkit.ops._jit import njit, njit_parallel, prange
+from cnnkit.ops._jit import njit, njit_exact, njit_parallel, prange
 
 # Border modes: the public names, in the order of the integer codes the kernel takes.
 BORDERS = ("zero", "reflect", "mirror", "replicate", "wrap", "valid")
@@ -324,6 +324,33 @@ class FilterRows:
         return dst
 
 
+    def fused(self) -> bool:
+        """Whether ``pixels`` can do this filter in one pass: a 3x3 kernel at stride 1 on a
+        C-contiguous uint8/uint16 image, with a border that pads (not wrap)."""
+        return (self.kh == 3 and self.weights.shape[1] == 3 and self.stride == 1
+                and self.border not in ("wrap", "valid") and self.height >= 4
+                and self.image.flags.c_contiguous
+                and self.image.dtype in (np.uint8, np.uint16))
+
+    def pixels(self, mapping: int, shift, scale, maxval, out_scale, out_max, bias, relu,
+               out: np.ndarray, chunks: int = 16):
+        """The rows ``_pixels_3x3`` covers, straight into ``out`` (H, W*C); only when
+        ``fused()``. Returns (min, max, cut) over those rows and the ``(start, stop)``
+        blocks left for ``compute`` (the first and last rows, which read past the edge)."""
+        lows = np.full(chunks, np.inf, np.float32)
+        highs = np.full(chunks, -np.inf, np.float32)
+        outside = np.zeros(chunks, np.int64)
+        src = self.image.reshape(self.height, -1)
+        f32 = np.float32
+        _pixels_3x3(src, self.weights, self.channels, self.mode, self.cval, self.pad_left,
+                    f32(bias), relu, mapping, f32(shift), f32(scale), f32(maxval),
+                    f32(out_scale), f32(out_max), out, lows, highs, outside)
+        # The pairs it skipped: the first, and those whose window passes the bottom edge.
+        tail = 2 * ((self.out_h - 1) // 2)
+        return (float(lows.min()), float(highs.max()), int(outside.sum())), [
+            (0, 2), (tail, self.out_h)]
+
+
 def _check(image: np.ndarray, kernel: np.ndarray, op: str, border: str, stride: int) -> None:
     if image.ndim not in (2, 3) or image.size == 0:
         raise ValueError(f"image must be (H, W) or (H, W, C) and non-empty, got shape "
@@ -343,3 +370,83 @@ def _check(image: np.ndarray, kernel: np.ndarray, op: str, border: str, stride: 
         raise ValueError(f"border must be one of {', '.join(BORDERS)}, got {border!r}")
     if stride < 1:
         raise ValueError(f"stride must be at least 1, got {stride}")
+
+
+@njit_parallel
+def _pixels_3x3(src, kernel, channels, mode, cval, pad_left, bias, relu, mapping, shift, scale,
+                maxval, out_scale, out_max, dst, lows, highs, outside):
+    """``_correlate_rows`` of an integer image with a 3x3 kernel at stride 1, straight to
+    pixels: each pair of output rows whose four source rows lie inside the image is widened
+    to float32, summed by ``_rows_3x3`` (the same code as the float path, so the same sums),
+    finished and mapped by ``_pixel_row`` into ``dst``. Other pairs are left to the caller.
+
+    src : (H, W*C) uint8 or uint16; dst : (H, W*C) uint8 or uint16
+    lows, highs : (chunks,) float32 running min/max of the finished values, outside : (chunks,)
+    int64 count of values the mapping cut; work is split into ``chunks`` runs of row pairs.
+    """
+    height, row_size = src.shape
+    chunks = lows.shape[0]
+    pairs = height // 2
+    for c in prange(chunks):
+        window = np.empty((4, row_size), dtype=np.float32)
+        acc = np.empty((2, row_size), dtype=np.float32)
+        lo, hi, cut = lows[c], highs[c], outside[c]
+        for pair in range(c * pairs // chunks, (c + 1) * pairs // chunks):
+            i = 2 * pair
+            top = i - 1
+            if top < 0 or top + 3 >= height or i + 1 >= height:
+                continue
+            for r in range(4):
+                srow, wrow = src[top + r], window[r]
+                for t in range(row_size):
+                    wrow[t] = np.float32(srow[t])
+            _rows_3x3(window, kernel, channels, mode, cval, 0, pad_left, acc[0], acc[1])
+            for r in range(2):
+                cut += _pixel_row(acc[r], bias, relu, mapping, shift, scale, maxval,
+                                  out_scale, out_max, dst[i + r])
+                lo, hi = _row_extent(acc[r], lo, hi)
+        lows[c], highs[c], outside[c] = lo, hi, cut
+
+
+@njit_exact
+def _pixel_row(values, bias, relu, mapping, shift, scale, maxval, out_scale, out_max, out):
+    """One row of filter output -> pixels, with numpy's roundings (no fastmath).
+
+    ``+ bias`` and ReLU in place (``values`` is then the finished output), the mapping of
+    ``quantize.MAPPINGS`` (0 clip, 1 abs, 2 offset, 3 stretch, 4 edges), cut to
+    ``[0, maxval]``, ``rint(v * out_scale)`` into ``out``. Returns the count it cut.
+    """
+    if bias != 0 or relu:
+        for t in range(values.shape[0]):
+            v = values[t]
+            if bias != 0:
+                v = v + bias
+            if relu:
+                v = v if v > 0 else np.float32(0.0)
+            values[t] = v
+    count = 0
+    for t in range(values.shape[0]):
+        v = values[t]
+        if mapping == 1:
+            v = abs(v)
+        elif mapping == 2:
+            v = v + shift
+        elif mapping == 3:
+            v = (v - shift) * scale
+        elif mapping == 4:
+            v = abs(v) * scale
+        count += np.int64(v < 0 or v > maxval)
+        v = min(max(v, np.float32(0.0)), maxval)
+        q = np.rint(v * out_scale)
+        out[t] = min(max(q, np.float32(0.0)), out_max)
+    return count
+
+
+@njit
+def _row_extent(values, lo, hi):
+    """(min, max) of ``lo``, ``hi`` and a row (fastmath: vectorised; exact for finite values)."""
+    for t in range(values.shape[0]):
+        v = values[t]
+        lo = v if v < lo else lo
+        hi = v if v > hi else hi
+    return lo, hi

@@ -127,6 +127,11 @@ class RangeStats:
         self.count += values.size
         _scan(values, self._lows, self._highs, self._hist, self.q is not None)
 
+    def merge(self, low: float, high: float) -> None:
+        """Take in the min and max of values scanned elsewhere."""
+        self._lows[0] = min(self._lows[0], low)
+        self._highs[0] = max(self._highs[0], high)
+
     @property
     def min(self) -> float:
         return float(self._lows.min())
