@@ -3,6 +3,7 @@
     python bench/cli_bench.py                      # every case, 5 runs each
     python bench/cli_bench.py --quick              # 2 runs, a 20-photo folder, 100 digits
     python bench/cli_bench.py --cases photo12,png1mp --repeats 7
+    python bench/cli_bench.py --cases big100      # peak memory filtering 100 megapixels
 
 Each case runs every tool as a separate process, the tools alternating within each round
 (so a load spike hits all of them alike), with a warm-up round first (page cache, Numba's
@@ -12,7 +13,9 @@ or smaller. Tools that are not installed are skipped with a message. Peak memory
 with GNU time (``/usr/bin/time``) where present.
 
 The pictures are made from the samples in a temporary folder: a 12-megapixel JPEG photo,
-a 1-megapixel PNG, a 16-bit colour PNG, a folder of 1-2 megapixel photos, digits.
+a 1-megapixel PNG, a 16-bit colour PNG, a folder of 1-2 megapixel photos, digits, and for
+the memory case a 100-megapixel JPEG (run once: its figure is the peak against the 300 MB the
+decoded picture takes).
 Every filter uses the same 3x3 Laplacian; cnnkit maps it with its default range (edges),
 the others clip, which costs them nothing.
 """
@@ -37,7 +40,9 @@ SAMPLES = ROOT / "samples"
 CNNKIT = [sys.executable, "-m", "cnnkit"]
 LAPLACIAN = "0 1 0; 1 -4 1; 0 1 0"
 IM_KERNEL = "3x3: 0,1,0 1,-4,1 0,1,0"
-CASES = ("help", "photo12", "png1mp", "png16", "folder", "pool12", "predict1", "predict1000")
+CASES = ("help", "photo12", "png1mp", "png16", "folder", "pool12", "predict1", "predict1000",
+         "big100")
+BIG = (10000, 10000)  # the 100-megapixel photo of the memory case: 300 MB decoded
 
 # The peer: read, filter with the same kernel, write (PNG at OpenCV's default level 1).
 OPENCV_FILTER = """
@@ -71,7 +76,7 @@ def imagemagick() -> list[str] | None:
     return None
 
 
-def make_inputs(work: Path, folder_size: int, digits: int) -> dict[str, Path]:
+def make_inputs(work: Path, folder_size: int, digits: int, big: bool) -> dict[str, Path]:
     """Photo-like pictures from the samples: upscaled, with sensor-like grain, as JPEG."""
     rng = np.random.default_rng(20261125)
     scene = Image.open(SAMPLES / "scene.png").convert("RGB")
@@ -98,6 +103,9 @@ def make_inputs(work: Path, folder_size: int, digits: int) -> dict[str, Path]:
         height = int(width * rng.uniform(0.66, 0.8))
         photo(scene if i % 2 else still, (width, height)).save(
             paths["folder"] / f"photo{i:03d}.jpg", quality=90)
+    if big:
+        paths["big100"] = work / "big100.jpg"
+        photo(scene, BIG).save(paths["big100"], quality=90)
     samples = sorted((SAMPLES / "digits").glob("*_*.jpg"))
     shutil.copy(samples[0], paths["digit"])
     paths["digits"].mkdir()
@@ -160,6 +168,10 @@ def commands(case: str, paths: dict[str, Path], out: Path, magick) -> dict[str, 
         if magick:
             tools["ImageMagick"] = [*magick, src, "-filter", "box", "-resize", "50%", dst]
         return tools
+    if case == "big100":
+        return {"cnnkit": [*CNNKIT, "filter", "--kernel-values", LAPLACIAN,
+                           str(paths["big100"]), "-o", str(out / "big100.png"), "--force",
+                           "-q"]}
     if case == "predict1":
         return {"cnnkit": [*CNNKIT, "predict", str(paths["digit"]), "-q"]}
     if case == "predict1000":
@@ -195,7 +207,8 @@ def main() -> None:
           f"{'cnnkit/tool time':>17s} {'memory':>7s}")
     with tempfile.TemporaryDirectory(prefix="cnnkit-bench-") as tmp:
         work = Path(tmp)
-        paths = make_inputs(work, folder_size, digits if "predict1000" in cases else 1)
+        paths = make_inputs(work, folder_size, digits if "predict1000" in cases else 1,
+                            "big100" in cases)
         out = work / "out"
         out.mkdir()
         for case in cases:
@@ -204,7 +217,7 @@ def main() -> None:
                 run(command)
             times = {name: [] for name in tools}
             peaks = {name: [] for name in tools}
-            for _ in range(repeats):
+            for _ in range(1 if case == "big100" else repeats):
                 for name, command in tools.items():
                     seconds, peak = run(command)
                     times[name].append(seconds)
@@ -216,6 +229,10 @@ def main() -> None:
                     f"{statistics.median(times[ours]) / t:16.2f}x "
                     f"{max(peaks[ours]) / m:6.2f}x")
                 print(f"{case:12s} {name:14s} {t:8.3f} {m:8.0f} {ratio}")
+            if case == "big100":
+                decoded = BIG[0] * BIG[1] * 3 / 2**20
+                print(f"{'':12s} peak / decoded 8-bit picture ({decoded:.0f} MB): "
+                      f"{max(peaks[ours]) / decoded:.2f}x")
 
 
 if __name__ == "__main__":

@@ -186,3 +186,29 @@ def _fused_pixels(rows, buffer, mode, shift, scale, maxval, options, stats, out)
     clipped = 100.0 * count / out.size
     return (out.reshape(rows.out_shape),
             {"min": stats.min, "max": stats.max, "clipped": clipped})
+
+
+def pool_picture(image: np.ndarray, mode: str, size, stride, padding: str = "valid",
+                 budget: int = 1 << 22) -> np.ndarray:
+    """Max or average pooling of a picture of any dtype, a block of output rows at a time.
+
+    The same values as ``ops.pool.max_pool``/``avg_pool`` of a float32 copy (each window is
+    pooled by the same kernel), without that copy: with ``valid`` padding each block
+    converts only its own source rows. ``same`` padding pools the whole picture at once.
+
+    image : ndarray, shape (H, W) or (H, W, C); size, stride : (h, w)
+    Returns float32, shape (Ho, Wo) or (Ho, Wo, C).
+    """
+    from cnnkit.ops.pool import avg_pool, max_pool, pool_output_size
+
+    pool = max_pool if mode == "max" else avg_pool
+    (kh, kw), (sh, sw) = size, stride
+    height = image.shape[0]
+    out_h = pool_output_size(height, kh, sh, padding) if padding == "valid" else 0
+    row_values = max(1, image[0].size)
+    rows = max(1, budget // row_values // max(1, sh))
+    if padding != "valid" or out_h <= rows:
+        return pool(image, (kh, kw), (sh, sw), padding)
+    parts = [pool(image[a * sh:(min(out_h, a + rows) - 1) * sh + kh], (kh, kw), (sh, sw),
+                  padding) for a in range(0, out_h, rows)]
+    return np.concatenate(parts, axis=0)

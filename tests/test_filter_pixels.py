@@ -211,3 +211,17 @@ def test_a_folder_runs_files_in_parallel_with_the_same_results(runner, tmp_path,
     for name in names:
         np.testing.assert_array_equal(np.asarray(Image.open(together / name)),
                                       np.asarray(Image.open(one_by_one / name)))
+
+
+@pytest.mark.parametrize("mode", ["max", "avg"])
+def test_pooling_in_row_blocks_equals_pooling_a_float_copy(rng, mode):
+    from cnnkit.filtering import pool_picture
+    from cnnkit.ops.pool import avg_pool, max_pool
+
+    pool = max_pool if mode == "max" else avg_pool
+    for shape, size, stride in (((97, 31, 3), (2, 2), (2, 2)), ((64, 20), (3, 2), (2, 3)),
+                                ((50, 9, 3), (5, 5), (1, 1))):
+        image = rng.integers(0, 65536, shape).astype(np.uint16)
+        expected = pool(image.astype(np.float32), size, stride, "valid")
+        got = pool_picture(image, mode, size, stride, "valid", budget=100)
+        np.testing.assert_array_equal(got, expected)

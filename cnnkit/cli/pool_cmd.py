@@ -91,15 +91,17 @@ def _pool_file(path, mode, window, step, padding, upscale, name, output, out_dir
 
     from cnnkit import imaging
     from cnnkit.errors import ImageError
-    from cnnkit.ops.pool import avg_pool, max_pool
+    from cnnkit.filtering import pool_picture
 
     started = time.perf_counter()
-    picture = imaging.read_image(path, max_pixels)
+    # 8/16-bit pictures stay integers until pooled a block of rows at a time (a float32 copy
+    # of a 100-megapixel colour picture alone would take 1.2 GB)
+    picture = imaging.read_image(path, max_pixels, native=not compare)
     target = common.output_path(path, output, out_dir, name, ".png", force)
-    pool = max_pool if mode == "max" else avg_pool
     try:
-        result = pool(picture.pixels, window, step, padding)
-        alpha = None if picture.alpha is None else pool(picture.alpha, window, step, padding)
+        result = pool_picture(picture.pixels, mode, window, step, padding)
+        alpha = (None if picture.alpha is None
+                 else pool_picture(picture.alpha, mode, window, step, padding))
     except ValueError as exc:
         raise ImageError(f"{path}: {exc}") from None
     shown = result
