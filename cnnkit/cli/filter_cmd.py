@@ -79,6 +79,7 @@ Compare = Annotated[bool, typer.Option(
     "--compare", help="Write input and output side by side in one PNG.")]
 
 PARAMS = "Kernel parameters"
+IN_PLACE = 32 << 20  # decoded bytes above which pixels are written over the picture
 OUTPUT = "Output"
 
 
@@ -299,8 +300,10 @@ def _filter_pixels(path, picture, flt, options, mode, target, write: Writing, st
     colour = picture.pixels.ndim == 3
     wide = picture.maxval > 255 and imaging.holds_16bit(fmt, colour or alpha is not None)
     out_dtype = np.uint16 if wide else np.uint8
+    # Large pictures are filtered over themselves (a picture's worth less memory); smaller
+    # ones take the one-pass 3x3 kernel, which cannot work in place.
     pixels, stats = filter_to_pixels(picture.pixels, flt, options, mode, picture.maxval,
-                                     out_dtype, overwrite=True)
+                                     out_dtype, overwrite=picture.pixels.nbytes > IN_PLACE)
     shape = picture.shape
     picture.pixels = None  # not needed while encoding: frees the source, lowering the peak
     if alpha is not None:
