@@ -188,6 +188,17 @@ def test_pipe_from_stdin_to_stdout(rgb_png, tmp_path):
     assert b"standard input" in bad.stderr and b"Traceback" not in bad.stderr
 
 
+def test_pool_pipes_too(rgb_png, tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    command = [sys.executable, "-m", "cnnkit", "pool", "--mode", "avg"]
+    piped = subprocess.run([*command, "-", "-o", "-", "--format", "png"], env=env,
+                           input=rgb_png.read_bytes(), capture_output=True, check=True)
+    subprocess.run([*command, str(rgb_png), "-o", str(tmp_path / "file.png")], env=env,
+                   check=True, capture_output=True)
+    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(piped.stdout))),
+                                  np.asarray(Image.open(tmp_path / "file.png")))
+
+
 def test_stdin_needs_an_output(runner):
     result = invoke(runner, "filter", "-k", "box", "-")
     assert result.exit_code == 2
