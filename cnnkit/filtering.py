@@ -114,7 +114,18 @@ def filter_to_pixels(image: np.ndarray, flt: Filter, options: FilterOptions, mod
         return values[0]
 
     stats = RangeStats(100 - EDGES_SATURATED if mode == "edges" else None)
-    if mode in ("stretch", "edges"):
+    scan_fused = len(makers) == 1 and first.fused()
+    if mode in ("stretch", "edges") and scan_fused:  # scanned where the values are made
+        scanned, left = first.stats(0, np.zeros(2, np.uint32), stats.arrays(), options.bias,
+                                    options.relu)
+        stats.count += scanned
+        for start, stop in left:
+            stats.add(filtered(start, stop))
+        if stats.needs_refine():
+            first.stats(1, stats.wanted(), stats.arrays(), options.bias, options.relu)
+            for start, stop in left:
+                stats.refine(filtered(start, stop))
+    elif mode in ("stretch", "edges"):
         for start, stop in blocks:
             stats.add(filtered(start, stop))
         if stats.needs_refine():

@@ -351,6 +351,18 @@ class FilterRows:
             (0, 2), (tail, self.out_h)]
 
 
+    def stats(self, level: int, wanted, arrays, bias, relu) -> list[tuple[int, int]]:
+        """Scan the rows ``_stats_3x3`` covers into ``arrays`` (``RangeStats.arrays()``);
+        only when ``fused()``. Returns the number of values scanned and the ``(start, stop)``
+        blocks left for ``compute``, as ``pixels`` does."""
+        lows, highs, hist, low_hist = arrays
+        src = self.image.reshape(self.height, -1)
+        _stats_3x3(src, self.weights, self.channels, self.mode, self.cval, self.pad_left,
+                   np.float32(bias), relu, level, wanted, lows, highs, hist, low_hist)
+        tail = 2 * ((self.out_h - 1) // 2)
+        return max(0, tail - 2) * self.row_size, [(0, 2), (tail, self.out_h)]
+
+
 def _check(image: np.ndarray, kernel: np.ndarray, op: str, border: str, stride: int) -> None:
     if image.ndim not in (2, 3) or image.size == 0:
         raise ValueError(f"image must be (H, W) or (H, W, C) and non-empty, got shape "
@@ -408,14 +420,57 @@ def _pixels_3x3(src, kernel, channels, mode, cval, pad_left, bias, relu, mapping
         lows[c], highs[c], outside[c] = lo, hi, cut
 
 
-@njit_exact
-def _pixel_row(values, bias, relu, mapping, shift, scale, maxval, out_scale, out_max, out):
-    """One row of filter output -> pixels, with numpy's roundings (no fastmath).
+@njit_parallel
+def _stats_3x3(src, kernel, channels, mode, cval, pad_left, bias, relu, level, wanted, lows,
+               highs, hist, low_hist):
+    """The range statistics of ``_pixels_3x3``'s rows, without writing them anywhere.
 
-    ``+ bias`` and ReLU in place (``values`` is then the finished output), the mapping of
-    ``quantize.MAPPINGS`` (0 clip, 1 abs, 2 offset, 3 stretch, 4 edges), cut to
-    ``[0, maxval]``, ``rint(v * out_scale)`` into ``out``. Returns the count it cut.
+    level 0: per chunk, min and max of the finished values and (if ``hist`` has 65536
+    columns) a histogram of the top 16 bits of ``|x|``; level 1: histograms of the low 16
+    bits of the values whose top bits are ``wanted[0]``/``wanted[1]`` (see quantize.py).
+    lows, highs : (chunks,) float32; hist : (chunks, 65536 or 1); low_hist : (chunks, 2, 65536)
     """
+    height, row_size = src.shape
+    chunks = lows.shape[0]
+    pairs = height // 2
+    with_hist = hist.shape[1] > 1
+    for c in prange(chunks):
+        window = np.empty((4, row_size), dtype=np.float32)
+        acc = np.empty((2, row_size), dtype=np.float32)
+        lo, hi = lows[c], highs[c]
+        for pair in range(c * pairs // chunks, (c + 1) * pairs // chunks):
+            i = 2 * pair
+            top = i - 1
+            if top < 0 or top + 3 >= height or i + 1 >= height:
+                continue
+            for r in range(4):
+                srow, wrow = src[top + r], window[r]
+                for t in range(row_size):
+                    wrow[t] = np.float32(srow[t])
+            _rows_3x3(window, kernel, channels, mode, cval, 0, pad_left, acc[0], acc[1])
+            for r in range(2):
+                values = acc[r]
+                _finish_row(values, bias, relu)
+                bits = values.view(np.uint32)
+                if level == 0:
+                    lo, hi = _row_extent(values, lo, hi)
+                    if with_hist:
+                        for t in range(row_size):
+                            hist[c, (bits[t] & np.uint32(0x7FFFFFFF)) >> 16] += 1
+                else:
+                    for t in range(row_size):
+                        b = bits[t] & np.uint32(0x7FFFFFFF)
+                        high = b >> 16
+                        if high == wanted[0]:
+                            low_hist[c, 0, b & np.uint32(0xFFFF)] += 1
+                        if high == wanted[1]:
+                            low_hist[c, 1, b & np.uint32(0xFFFF)] += 1
+        lows[c], highs[c] = lo, hi
+
+
+@njit_exact
+def _finish_row(values, bias, relu):
+    """``+ bias`` then ReLU, in place, with numpy's roundings (no fastmath)."""
     if bias != 0 or relu:
         for t in range(values.shape[0]):
             v = values[t]
@@ -424,6 +479,17 @@ def _pixel_row(values, bias, relu, mapping, shift, scale, maxval, out_scale, out
             if relu:
                 v = v if v > 0 else np.float32(0.0)
             values[t] = v
+
+
+@njit_exact
+def _pixel_row(values, bias, relu, mapping, shift, scale, maxval, out_scale, out_max, out):
+    """One row of filter output -> pixels, with numpy's roundings (no fastmath).
+
+    ``+ bias`` and ReLU in place (``values`` is then the finished output), the mapping of
+    ``quantize.MAPPINGS`` (0 clip, 1 abs, 2 offset, 3 stretch, 4 edges), cut to
+    ``[0, maxval]``, ``rint(v * out_scale)`` into ``out``. Returns the count it cut.
+    """
+    _finish_row(values, bias, relu)
     count = 0
     for t in range(values.shape[0]):
         v = values[t]

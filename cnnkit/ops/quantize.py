@@ -154,13 +154,26 @@ class RangeStats:
         return self.q is not None and self.count > 0
 
     def refine(self, values: np.ndarray) -> None:
+        _scan_low(values, self.wanted(), self._low_hist)
+
+    def wanted(self) -> np.ndarray:
+        """The two top-16-bit bins that hold the percentile's order statistics, (2,) uint32
+        (fixed once the first scan is complete)."""
         if self._wanted is None:
             counts = np.cumsum(self._hist.sum(axis=0))
             first, second, _ = self._ranks()
             self._wanted = tuple(int(np.searchsorted(counts, r, side="right"))
                                  for r in (first, second))
             self._low_hist = np.zeros((self._hist.shape[0], 2, HIST_BINS), np.int64)
-        _scan_low(values, np.array(self._wanted, np.uint32), self._low_hist)
+        return np.array(self._wanted, np.uint32)
+
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        """The accumulators, for kernels that scan values where they are made:
+        lows, highs (chunks,) float32; hist (chunks, 65536 or 1); low_hist (chunks, 2, 65536)
+        once ``wanted()`` was called, else a dummy."""
+        low_hist = self._low_hist if self._low_hist is not None else np.zeros((1, 2, 1),
+                                                                             np.int64)
+        return self._lows, self._highs, self._hist, low_hist
 
     def percentile(self) -> float:
         """The percentile of ``|x|`` over everything added (float, as numpy rounds it)."""
