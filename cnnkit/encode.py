@@ -9,8 +9,9 @@ concatenate into one valid zlib stream (as pigz does) and compress in parallel t
 a few in flight, so the compressed file is not held in memory either.
 
 Compression: ``fast`` is zlib level 1 with run-length matching (OpenCV also writes level 1):
-on 12-megapixel photos and filter outputs its files were within 4% of Pillow's default
-(level 6) in a sixth to a fifteenth of the time; ``small`` is level 9, for the smallest file.
+on 12-megapixel photos and filter outputs its files were 19% smaller to 5% larger than
+Pillow's default (level 6), in a tenth of the time or less; ``small`` is level 9, for the
+smallest file.
 """
 
 from __future__ import annotations
