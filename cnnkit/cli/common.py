@@ -21,6 +21,10 @@ except ImportError:  # pragma: no cover - depends on the installed Typer
     from click import ClickException as _ClickException
     from click import get_current_context as _current_context
 
+from cnnkit.cli import coerce
+
+coerce.install()  # plain option values converted without importing Pydantic
+
 
 @dataclass
 class _State:
