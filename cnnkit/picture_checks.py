@@ -73,11 +73,12 @@ def check_finite(path: Path, values: np.ndarray) -> None:
 
 
 def png_pixel_data(path: Path, data: bytes | None = None, keep: bool = True
-                   ) -> tuple[dict, bytes] | None:
+                   ) -> tuple[dict, bytes | bytearray] | None:
     """The IHDR fields and the decompressed pixel data of a PNG, checked against each other.
 
     Returns None for a file that is not a PNG; with ``keep=False`` the data is only counted,
-    not kept (b""). Decompresses at most what the header's size needs (plus one byte to see
+    not kept (b""). The data is inflated straight into one buffer (no pieces to join).
+    Decompresses at most what the header's size needs (plus one byte to see
     whether more follows), so a zlib bomb stops there. Raises ImageError when the data is
     shorter or longer than the header says (Pillow silently ignores data beyond it).
     """
@@ -94,16 +95,17 @@ def png_pixel_data(path: Path, data: bytes | None = None, keep: bool = True
               "channels": channels, "interlace": interlace}
     expected = _png_raw_length(width, height, depth * channels, interlace)
     inflater = zlib.decompressobj()
-    pieces, have, pos = [], 0, 8
+    kept = bytearray(expected) if keep else b""
+    have, pos = 0, 8
     try:
         while pos + 8 <= len(data) and have <= expected:
             length, kind = struct.unpack(">I4s", data[pos:pos + 8])
             if kind == b"IDAT":
                 piece = inflater.decompress(data[pos + 8:pos + 8 + length], expected + 1 - have)
                 while piece:
+                    if keep and have + len(piece) <= expected:
+                        kept[have:have + len(piece)] = piece
                     have += len(piece)
-                    if keep:
-                        pieces.append(piece)
                     if have > expected or not inflater.unconsumed_tail:
                         break
                     piece = inflater.decompress(inflater.unconsumed_tail, expected + 1 - have)
@@ -119,7 +121,7 @@ def png_pixel_data(path: Path, data: bytes | None = None, keep: bool = True
     if have > expected:
         raise ImageError(f"{path}: the header says {width}x{height} but the file holds more "
                          f"pixel data than that (a header that does not match the picture)")
-    return header, b"".join(pieces)
+    return header, kept
 
 
 def _png_raw_length(width: int, height: int, bits: int, interlace: int) -> int:
