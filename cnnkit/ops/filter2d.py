@@ -384,6 +384,11 @@ def _check(image: np.ndarray, kernel: np.ndarray, op: str, border: str, stride: 
         raise ValueError(f"stride must be at least 1, got {stride}")
 
 
+# Source rows widened to float32 at once by the one-pass 3x3 kernels: four pairs of output
+# rows read 10 rows (a pair alone reads 4, so every row was widened twice).
+WINDOW_ROWS = 10
+
+
 @njit_parallel
 def _pixels_3x3(src, kernel, channels, mode, cval, pad_left, bias, relu, mapping, shift, scale,
                 maxval, out_scale, out_max, dst, lows, highs, outside):
@@ -400,7 +405,8 @@ def _pixels_3x3(src, kernel, channels, mode, cval, pad_left, bias, relu, mapping
     chunks = lows.shape[0]
     pairs = height // 2
     for c in prange(chunks):
-        window = np.empty((4, row_size), dtype=np.float32)
+        window = np.empty((WINDOW_ROWS, row_size), dtype=np.float32)
+        base, filled = 0, 0
         acc = np.empty((2, row_size), dtype=np.float32)
         lo, hi, cut = lows[c], highs[c], outside[c]
         for pair in range(c * pairs // chunks, (c + 1) * pairs // chunks):
@@ -408,11 +414,14 @@ def _pixels_3x3(src, kernel, channels, mode, cval, pad_left, bias, relu, mapping
             top = i - 1
             if top < 0 or top + 3 >= height or i + 1 >= height:
                 continue
-            for r in range(4):
-                srow, wrow = src[top + r], window[r]
-                for t in range(row_size):
-                    wrow[t] = np.float32(srow[t])
-            _rows_3x3(window, kernel, channels, mode, cval, 0, pad_left, acc[0], acc[1])
+            if top + 4 > base + filled:  # widen the next rows: each row once, not twice
+                base, filled = top, min(WINDOW_ROWS, height - top)
+                for r in range(filled):
+                    srow, wrow = src[top + r], window[r]
+                    for t in range(row_size):
+                        wrow[t] = np.float32(srow[t])
+            _rows_3x3(window, kernel, channels, mode, cval, top - base, pad_left, acc[0],
+                      acc[1])
             for r in range(2):
                 cut += _pixel_row(acc[r], bias, relu, mapping, shift, scale, maxval,
                                   out_scale, out_max, dst[i + r])
@@ -435,7 +444,8 @@ def _stats_3x3(src, kernel, channels, mode, cval, pad_left, bias, relu, level, w
     pairs = height // 2
     with_hist = hist.shape[1] > 1
     for c in prange(chunks):
-        window = np.empty((4, row_size), dtype=np.float32)
+        window = np.empty((WINDOW_ROWS, row_size), dtype=np.float32)
+        base, filled = 0, 0
         acc = np.empty((2, row_size), dtype=np.float32)
         lo, hi = lows[c], highs[c]
         for pair in range(c * pairs // chunks, (c + 1) * pairs // chunks):
@@ -443,11 +453,14 @@ def _stats_3x3(src, kernel, channels, mode, cval, pad_left, bias, relu, level, w
             top = i - 1
             if top < 0 or top + 3 >= height or i + 1 >= height:
                 continue
-            for r in range(4):
-                srow, wrow = src[top + r], window[r]
-                for t in range(row_size):
-                    wrow[t] = np.float32(srow[t])
-            _rows_3x3(window, kernel, channels, mode, cval, 0, pad_left, acc[0], acc[1])
+            if top + 4 > base + filled:  # widen the next rows: each row once, not twice
+                base, filled = top, min(WINDOW_ROWS, height - top)
+                for r in range(filled):
+                    srow, wrow = src[top + r], window[r]
+                    for t in range(row_size):
+                        wrow[t] = np.float32(srow[t])
+            _rows_3x3(window, kernel, channels, mode, cval, top - base, pad_left, acc[0],
+                      acc[1])
             for r in range(2):
                 values = acc[r]
                 _finish_row(values, bias, relu)
@@ -490,29 +503,64 @@ def _pixel_row(values, bias, relu, mapping, shift, scale, maxval, out_scale, out
     ``[0, maxval]``, ``rint(v * out_scale)`` into ``out``. Returns the count it cut.
     """
     _finish_row(values, bias, relu)
+    # The mapping is chosen once per row, not per value: each loop is then branch-free and
+    # vectorises (a per-value branch and an ``or`` made the clip row 1.7x slower).
     count = 0
-    for t in range(values.shape[0]):
-        v = values[t]
-        if mapping == 1:
-            v = abs(v)
-        elif mapping == 2:
-            v = v + shift
-        elif mapping == 3:
-            v = (v - shift) * scale
-        elif mapping == 4:
-            v = abs(v) * scale
-        count += np.int64(v < 0 or v > maxval)
-        v = min(max(v, np.float32(0.0)), maxval)
-        q = np.rint(v * out_scale)
-        out[t] = min(max(q, np.float32(0.0)), out_max)
+    n = values.shape[0]
+    if mapping == 0:
+        for t in range(n):
+            count += _cut(values[t], maxval, out_scale, out_max, out, t)
+    elif mapping == 1:
+        for t in range(n):
+            count += _cut(abs(values[t]), maxval, out_scale, out_max, out, t)
+    elif mapping == 2:
+        for t in range(n):
+            count += _cut(values[t] + shift, maxval, out_scale, out_max, out, t)
+    elif mapping == 3:
+        for t in range(n):
+            count += _cut((values[t] - shift) * scale, maxval, out_scale, out_max, out, t)
+    else:
+        for t in range(n):
+            count += _cut(abs(values[t]) * scale, maxval, out_scale, out_max, out, t)
     return count
+
+
+@njit_exact
+def _cut(v, maxval, out_scale, out_max, out, t):
+    """``out[t]`` = ``v`` cut to ``[0, maxval]``, times ``out_scale``, rounded; returns 1
+    if ``v`` was outside."""
+    outside = np.int64(v < 0) + np.int64(v > maxval)
+    v = min(max(v, np.float32(0.0)), maxval)
+    q = np.rint(v * out_scale)
+    out[t] = min(max(q, np.float32(0.0)), out_max)
+    return outside
 
 
 @njit
 def _row_extent(values, lo, hi):
-    """(min, max) of ``lo``, ``hi`` and a row (fastmath: vectorised; exact for finite values)."""
-    for t in range(values.shape[0]):
+    """(min, max) of ``lo``, ``hi`` and a row (fastmath; exact for finite values). Four
+    running minima and maxima: a single pair chains every compare on the one before it
+    (measured 1.7-2.8x slower on 36 M values)."""
+    l0 = l1 = l2 = l3 = lo
+    h0 = h1 = h2 = h3 = hi
+    n = values.shape[0]
+    m = n - n % 4
+    for t in range(0, m, 4):
+        a, b, c, d = values[t], values[t + 1], values[t + 2], values[t + 3]
+        l0 = a if a < l0 else l0
+        l1 = b if b < l1 else l1
+        l2 = c if c < l2 else l2
+        l3 = d if d < l3 else l3
+        h0 = a if a > h0 else h0
+        h1 = b if b > h1 else h1
+        h2 = c if c > h2 else h2
+        h3 = d if d > h3 else h3
+    for t in range(m, n):
         v = values[t]
-        lo = v if v < lo else lo
-        hi = v if v > hi else hi
-    return lo, hi
+        l0 = v if v < l0 else l0
+        h0 = v if v > h0 else h0
+    l0 = l1 if l1 < l0 else l0
+    l2 = l3 if l3 < l2 else l2
+    h0 = h1 if h1 > h0 else h0
+    h2 = h3 if h3 > h2 else h2
+    return (l2 if l2 < l0 else l0), (h2 if h2 > h0 else h0)
