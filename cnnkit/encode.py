@@ -79,7 +79,8 @@ def png_bytes(pixels: np.ndarray, alpha: np.ndarray | None = None, compression: 
         last = index == len(parts) - 1
         for packer, pieces in zip(packers, outputs):
             pieces.append(packer.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH))
-        return min((b"".join(pieces) for pieces in outputs), key=len), adler, length
+        # The pieces as they came (joining them would hold each part twice).
+        return min(outputs, key=lambda pieces: sum(map(len, pieces))), adler, length
 
     # The zlib stream may be cut into any number of IDAT chunks: one per part, written in
     # order as soon as it is ready, with at most ``workers`` parts in flight (bounded memory).
@@ -90,9 +91,10 @@ def png_bytes(pixels: np.ndarray, alpha: np.ndarray | None = None, compression: 
         for index in range(len(parts)):
             while len(pending) < workers and index + len(pending) < len(parts):
                 pending.append(pool.submit(deflate, index + len(pending)))
-            data, adler, length = pending.popleft().result()
+            pieces, adler, length = pending.popleft().result()
             checksum = _adler32_combine(checksum, adler, length)
-            yield from _chunk(b"IDAT", data)
+            yield from _chunk(b"IDAT", *pieces)
+            del pieces
     yield from _chunk(b"IDAT", struct.pack(">I", checksum))
     yield from _chunk(b"IEND", b"")
 
@@ -110,11 +112,14 @@ def _raw_rows(pixels, alpha, start, stop) -> np.ndarray:
     return block.reshape(stop - start, -1).view(np.uint8)
 
 
-def _chunk(kind: bytes, body: bytes):
-    """A PNG chunk as three pieces (no copy of a large body)."""
-    yield struct.pack(">I", len(body)) + kind
-    yield body
-    yield struct.pack(">I", zlib.crc32(body, zlib.crc32(kind)) & 0xFFFFFFFF)
+def _chunk(kind: bytes, *body: bytes):
+    """A PNG chunk in pieces, its body given in one or more pieces (none copied)."""
+    yield struct.pack(">I", sum(map(len, body))) + kind
+    crc = zlib.crc32(kind)
+    for piece in body:
+        crc = zlib.crc32(piece, crc)
+    yield from body
+    yield struct.pack(">I", crc & 0xFFFFFFFF)
 
 
 def _adler32_combine(first: int, second: int, second_length: int) -> int:
