@@ -65,8 +65,9 @@ def test_fast_conversion_matches_typers_own(annotation, info, value):
 
 
 def test_a_filter_command_does_not_import_pydantic(tmp_path):
+    scene = str(ROOT / "samples" / "scene.png")
     code = ("import sys, runpy\n"
-            f"sys.argv = ['cnnkit', 'filter', '-k', 'sobel', {str(ROOT / 'samples' / 'scene.png')!r},"
+            f"sys.argv = ['cnnkit', 'filter', '-k', 'sobel', {scene!r},"
             f" '-o', {str(tmp_path / 'out.png')!r}, '-q', '--stride', '2']\n"
             "try:\n    runpy.run_module('cnnkit', run_name='__main__')\n"
             "except SystemExit as exc:\n    assert not exc.code, exc.code\n"

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnnkit import imaging
+from cnnkit import imaging, png_reading
 from cnnkit.errors import ImageError
 
 
@@ -86,7 +86,7 @@ def test_own_decoding_matches_pillow_bit_for_bit(tmp_path, rng, depth, colour, c
     values[5:9] = values[4]  # runs and repeats, where Up and Paeth differ from noise
     path = tmp_path / "p.png"
     _png(path, values, depth, colour, rng)
-    assert imaging._read_png(path, grey, native) is not None  # decoded by cnnkit, not Pillow
+    assert png_reading.read_png(path, grey, native) is not None  # decoded by cnnkit, not Pillow
     _same(imaging.read_image(path, grey=grey, native=native), _pillows(path, grey, native))
 
 
