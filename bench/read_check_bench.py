@@ -2,7 +2,7 @@
 
 Every PNG's pixel data is inflated by cnnkit to see that it matches the header's size (Pillow
 ignores data beyond it, so a header that lies would pass); plain 8/16-bit PNGs are then decoded
-from that one inflate (``imaging._read_png``), others by Pillow after the check. "Without
+from that one inflate (``png_reading.read_png``), others by Pillow after the check. "Without
 check" is Pillow decoding alone. This prints the median of alternating runs of both, and the
 ratio.
 
