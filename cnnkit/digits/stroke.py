@@ -7,7 +7,9 @@ reads as a "1" or nothing. A felt-tip blob fills the loops of an 8. MNIST's own 
 measured with :func:`stroke_width` by ``bench/stroke_width.py``). So the width of the ink is
 measured at the crop's own resolution and brought into MNIST's range, by growing thin strokes
 (a grey dilation, which moves the soft edges outwards and keeps them soft) or shrinking fat
-ones (a grey erosion), before the anti-aliased resize.
+ones (a grey erosion), before the anti-aliased resize. Faint ink is first raised to the level
+of MNIST's nearly saturated strokes (:func:`level_ink`), so the part of a digit written with
+less pressure, or blurred, does not fade away when it is shrunk.
 """
 
 from __future__ import annotations
