@@ -63,7 +63,8 @@ def test_ctrl_c_during_the_work_leaves_nothing(runner, tmp_path, monkeypatch):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("cnnkit.imaging.filtering.apply_filter", interrupted)
+    monkeypatch.setattr("cnnkit.imaging.filtering.apply_filter", interrupted)  # float pictures
+    monkeypatch.setattr("cnnkit.imaging.filtering.filter_to_pixels", interrupted)  # 8/16-bit ones
     before = snapshot(tmp_path)
     result = run(runner, "filter", "-k", "box", picture, picture.with_name("b.png"),
                  "--out-dir", tmp_path / "out")

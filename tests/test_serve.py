@@ -331,7 +331,7 @@ def test_serve_without_the_extra_gives_the_install_hint(runner, monkeypatch):
 def test_serve_refuses_a_model_it_cannot_load(runner, tmp_path):
     (tmp_path / "bad.npz").write_bytes(b"not a model")
     result = invoke(runner, "serve", "--model", tmp_path / "bad.npz")
-    assert result.exit_code == 1 and "not a readable cnnkit file" in result.stderr
+    assert result.exit_code == 1 and "not a cnnkit model file" in result.stderr
 
 
 def test_serve_binds_loopback_by_default_and_warns_for_other_hosts(runner, monkeypatch):
