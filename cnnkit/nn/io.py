@@ -138,6 +138,8 @@ def _build(path: Path, header: dict, arrays: dict[str, np.ndarray], prefix: str 
     try:
         check_config(architecture)  # every layer fits, and the size is bounded, before building
         model = Sequential.from_config(architecture)
+        if "name" not in architecture:  # files from before names were stored
+            model.name = path.stem[:80]
     except ArchError as exc:
         raise ModelError(f"{path}: not a valid architecture ({_first_line(exc)})") from None
     except (KeyError, ValueError, TypeError, AttributeError) as exc:

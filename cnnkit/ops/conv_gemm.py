@@ -69,7 +69,7 @@ def _scatter(cols, kh, kw, sh, sw, out_h, out_w, grad_p):
 
 @njit_parallel
 def _direct1_forward(xp, w, b, relu, out):
-    """Single-channel input, stride 1: out[n, i, j, f] = b[f] + sum_{a,c} xp[n, i+a, j+c] w[a, c, f].
+    """One input channel, stride 1: out[n, i, j, f] = b[f] + sum_{a,c} xp[n, i+a, j+c] w[a, c, f].
 
     Vectorised along the output row (contiguous in a one-channel image) rather than over the
     few filters a first layer has; each row is built in a (F, Wo) scratch, then stored."""
