@@ -76,23 +76,26 @@ def _direct1_forward(xp, w, b, relu, out):
     n_images, out_h, out_w, nf = out.shape
     kh, kw = w.shape[0], w.shape[1]
     zero = np.float32(0.0)
-    for row in prange(n_images * out_h):
-        n, i = row // out_h, row % out_h
+    rows = n_images * out_h
+    chunks = min(rows, 64)  # one scratch row per chunk: no allocation per output row
+    for k in prange(chunks):
         acc = np.empty((nf, out_w), np.float32)
-        for f in range(nf):
-            line = acc[f]
-            line[:] = b[f]
-            for a in range(kh):
-                src = xp[n, i + a]
-                for c in range(kw):
-                    tap = w[a, c, f]
-                    for j in range(out_w):
-                        line[j] += tap * src[c + j]
-        dst = out[n, i]
-        for j in range(out_w):
+        for row in range(k * rows // chunks, (k + 1) * rows // chunks):
+            n, i = row // out_h, row % out_h
             for f in range(nf):
-                v = acc[f, j]
-                dst[j, f] = (v if v > zero else zero) if relu else v
+                line = acc[f]
+                line[:] = b[f]
+                for a in range(kh):
+                    src = xp[n, i + a]
+                    for c in range(kw):
+                        tap = w[a, c, f]
+                        for j in range(out_w):
+                            line[j] += tap * src[c + j]
+            dst = out[n, i]
+            for j in range(out_w):
+                for f in range(nf):
+                    v = acc[f, j]
+                    dst[j, f] = (v if v > zero else zero) if relu else v
 
 
 @njit_parallel
