@@ -42,11 +42,11 @@ def _gather(xp, kh, kw, sh, sw, out_h, out_w, cols):
         n, i = row // out_h, row % out_h
         for a in range(kh):
             src = xp[n, i * sh + a].reshape(-1)
-            for j in range(out_w):
-                dst = cols[row * out_w + j]
-                start = j * sw * channels
+            for j in range(out_w):  # slices: plain ranges vectorise (see _direct1_forward)
+                dst = cols[row * out_w + j, a * span:(a + 1) * span]
+                run = src[j * sw * channels:j * sw * channels + span]
                 for t in range(span):
-                    dst[a * span + t] = src[start + t]
+                    dst[t] = run[t]
 
 
 @njit_parallel
@@ -61,68 +61,77 @@ def _scatter(cols, kh, kw, sh, sw, out_h, out_w, grad_p):
             for a in range(kh):
                 dst = grad_p[n, i * sh + a].reshape(-1)
                 for j in range(out_w):
-                    src = cols[(n * out_h + i) * out_w + j]
-                    start = j * sw * channels
+                    src = cols[(n * out_h + i) * out_w + j, a * span:(a + 1) * span]
+                    run = dst[j * sw * channels:j * sw * channels + span]
                     for t in range(span):
-                        dst[start + t] += src[a * span + t]
+                        run[t] += src[t]
 
 
 @njit_parallel
-def _direct1_forward(xp, w, b, relu, out):
-    """One input channel, stride 1: out[n, i, j, f] = b[f] + sum_{a,c} xp[n, i+a, j+c] w[a, c, f].
+def _direct1_forward(xflat, width, w, b, relu, out):
+    """One input channel, stride 1: out[n, i, j, f] = b[f] + sum_{a,c} x[n, i+a, j+c] w[a, c, f].
 
-    Vectorised along the output row (contiguous in a one-channel image) rather than over the
-    few filters a first layer has; each row is built in a (F, Wo) scratch, then stored."""
+    ``xflat`` (N, Hp*Wp) is the padded image, rows laid end to end (Wp = ``width``). Output
+    (i, j) is computed at flat position p = i*Wp + j, so for each tap (a, c) the whole image is
+    one contiguous multiply-add, ``acc[p] += w * xflat[p + a*Wp + c]``, hundreds long and fully
+    vectorised (a row of 28 is too short for 8-lane loops unrolled 4 times); the Wp - Wo
+    positions at each row's end are computed and dropped.
+    """
     n_images, out_h, out_w, nf = out.shape
     kh, kw = w.shape[0], w.shape[1]
+    span = out_h * width - kw + 1  # through the last real output, never past the image
     zero = np.float32(0.0)
-    rows = n_images * out_h
-    chunks = min(rows, 64)  # one scratch row per chunk: no allocation per output row
-    for k in prange(chunks):
-        acc = np.empty((nf, out_w), np.float32)
-        for row in range(k * rows // chunks, (k + 1) * rows // chunks):
-            n, i = row // out_h, row % out_h
-            for f in range(nf):
-                line = acc[f]
-                line[:] = b[f]
-                for a in range(kh):
-                    src = xp[n, i + a]
-                    for c in range(kw):
-                        tap = w[a, c, f]
-                        for j in range(out_w):
-                            line[j] += tap * src[c + j]
-            dst = out[n, i]
+    for n in prange(n_images):
+        acc = np.empty((nf, span), np.float32)
+        src = xflat[n]
+        for f in range(nf):
+            line = acc[f]
+            line[:] = b[f]
+            for a in range(kh):
+                for c in range(kw):
+                    tap = w[a, c, f]
+                    # a slice, so the loop index is a plain non-negative range (an offset
+                    # index would keep Numba's negative-index check and block SIMD)
+                    seg = src[a * width + c:a * width + c + span]
+                    for p in range(span):
+                        line[p] += tap * seg[p]
+        dst = out[n]
+        for i in range(out_h):
             for j in range(out_w):
                 for f in range(nf):
-                    v = acc[f, j]
-                    dst[j, f] = (v if v > zero else zero) if relu else v
+                    v = acc[f, i * width + j]
+                    dst[i, j, f] = (v if v > zero else zero) if relu else v
 
 
 @njit_parallel
-def _direct1_weight_grad(xp, grad, dw_chunks):
-    """dw[a, c, f] = sum_{n,i,j} xp[n, i+a, j+c] * grad[n, i, j, f] for a one-channel input,
-    summed per fixed chunk of images (deterministic for any thread count)."""
+def _direct1_weight_grad(xflat, width, grad, dw_chunks):
+    """dw[a, c, f] = sum_{n,i,j} x[n, i+a, j+c] * grad[n, i, j, f] for a one-channel input,
+    as dot products over each image's flat positions (see :func:`_direct1_forward`), the
+    gradient laid out (F, Ho*Wp) with zeros at the dropped positions; summed per fixed chunk
+    of images (deterministic for any thread count)."""
     n_images, out_h, out_w, nf = grad.shape
     chunks, kh, kw = dw_chunks.shape[0], dw_chunks.shape[1], dw_chunks.shape[2]
+    span = out_h * width - kw + 1
     for k in prange(chunks):
         dw = dw_chunks[k]
         dw[:] = 0
-        g_t = np.empty((nf, out_w), np.float32)
+        g_t = np.zeros((nf, span), np.float32)
         for n in range(k * n_images // chunks, (k + 1) * n_images // chunks):
+            g = grad[n]
             for i in range(out_h):
-                g = grad[n, i]
                 for j in range(out_w):
                     for f in range(nf):
-                        g_t[f, j] = g[j, f]
-                for a in range(kh):
-                    src = xp[n, i + a]
-                    for c in range(kw):
-                        for f in range(nf):
-                            line = g_t[f]
-                            total = np.float32(0.0)
-                            for j in range(out_w):
-                                total += src[c + j] * line[j]
-                            dw[a, c, f] += total
+                        g_t[f, i * width + j] = g[i, j, f]
+            src = xflat[n]
+            for a in range(kh):
+                for c in range(kw):
+                    seg = src[a * width + c:a * width + c + span]
+                    for f in range(nf):
+                        line = g_t[f]
+                        total = np.float32(0.0)
+                        for p in range(span):
+                            total += seg[p] * line[p]
+                        dw[a, c, f] += total
 
 
 @njit_parallel
@@ -193,6 +202,11 @@ def _padded(x, kh, kw, sh, sw, top, left, out_h, out_w) -> np.ndarray:
     return xp
 
 
+def _flat(xp: np.ndarray) -> np.ndarray:
+    """A one-channel (N, Hp, Wp, 1) batch as (N, Hp*Wp), rows end to end."""
+    return np.ascontiguousarray(xp).reshape(xp.shape[0], -1)
+
+
 def _direct(channels: int, strides) -> bool:
     """One input channel at stride 1: the direct kernels beat a GEMM with K = kh*kw and a few
     filters (lenet5's 5x5x1x6 first layer, forward and weight gradient at batch 128: 17 ms
@@ -222,7 +236,7 @@ def conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, strides=(1, 1),
     xp = _padded(x, kh, kw, sh, sw, top, left, out_h, out_w)
     if _direct(x.shape[3], (sh, sw)):
         y = np.empty((x.shape[0], out_h, out_w, w.shape[3]), np.float32)
-        _direct1_forward(xp[..., 0], w[:, :, 0, :], b, relu, y)
+        _direct1_forward(_flat(xp), xp.shape[2], np.ascontiguousarray(w[:, :, 0, :]), b, relu, y)
         return y, xp
     cols = np.empty((x.shape[0] * out_h * out_w, kh * kw * x.shape[3]), np.float32)
     _gather(xp, kh, kw, sh, sw, out_h, out_w, cols)
@@ -259,7 +273,7 @@ def conv_backward(cols: np.ndarray, x_shape, w: np.ndarray, grad_y: np.ndarray,
     db = db_chunks.sum(axis=0, dtype=np.float32)
     if _direct(x_shape[3], (sh, sw)):
         dw_chunks = np.empty((chunks, kh, kw, nf), np.float32)
-        _direct1_weight_grad(cols[..., 0], grad.reshape(expected), dw_chunks)
+        _direct1_weight_grad(_flat(cols), cols.shape[2], grad.reshape(expected), dw_chunks)
         dw = dw_chunks.sum(axis=0, dtype=np.float32).reshape(w.shape)
     else:
         dw = matmul_tn(cols, grad).reshape(w.shape)
