@@ -67,6 +67,11 @@ def resolve_model(model: Path | None) -> Path:
 
 @app.command("train", rich_help_panel=DIGITS)
 def train_command(
+    arch: Annotated[str, typer.Option(
+        "--arch", help="The network: a preset (digit_classifier, lenet5, keras-mnist-convnet, "
+        "bn-convnet), a line of steps such as 'conv 32 3 relu | maxpool 2 | flatten | dense 10 "
+        "softmax', or a file of steps or Keras JSON. See docs/model.md.",
+        rich_help_panel=RECIPE)] = "digit_classifier",
     epochs: Annotated[int, typer.Option("--epochs", min=1, rich_help_panel=RECIPE)] = 15,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, rich_help_panel=RECIPE)
                           ] = 128,
@@ -124,7 +129,7 @@ def train_command(
         "--plot", help="Also draw the learning curves to this PNG (needs cnnkit[plot]).",
         dir_okay=False, show_default=False)] = None,
 ) -> None:
-    """Train the digit_classifier CNN on MNIST (fetched on first use).
+    """Train a CNN on MNIST (fetched on first use): the digit_classifier or any --arch.
 
     A checkpoint is written after every epoch to OUTPUT with .ckpt.npz; Ctrl-C stops after the
     current batch and saves one. [dim]Example:[/] cnnkit train --epochs 15 -o model.npz
@@ -138,12 +143,17 @@ def train_command(
     if plot is not None:  # fail before training, not after
         common.picture_target(plot, force)
         with common.user_errors():
-            from cnnkit.charts import require_matplotlib
+            from cnnkit.viz.charts import require_matplotlib
 
             require_matplotlib()
     with common.user_errors(), _limit_threads(threads):
+        from cnnkit.nn.arch import PRESETS, resolve, to_text
         from cnnkit.nn.train import TrainConfig, Trainer, default_val_split, resume_trainer
 
+        network = None
+        if resume is None:  # a wrong architecture fails before any data is read
+            network = resolve(arch, seed=seed, dropout=dropout)
+            arch = arch if arch in PRESETS else to_text(network)
         images, labels = load_data("train", data, verify=not no_verify)
         test = load_data("test", data, verify=not no_verify)  # a bad file fails before training
         if resume is not None:
@@ -158,13 +168,13 @@ def train_command(
                 raise common.fail(f"--val-split {val_split} leaves no training images: there "
                                   f"are {available:,} (--limit and the data); give a smaller "
                                   f"--val-split", 2)
-            config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr,
+            config = TrainConfig(arch=arch, epochs=epochs, batch_size=batch_size, lr=lr,
                                  optimizer=optimizer.value, schedule=schedule.value,
                                  dropout=dropout, weight_decay=weight_decay, augment=augment,
                                  rotate=rotate, shear=shear, scale=scale, elastic=elastic,
                                  thickness=thickness, val_split=val_split, seed=seed, limit=limit)
             try:
-                trainer = Trainer(config, images, labels)
+                trainer = Trainer(config, images, labels, model=network)
             except ValueError as exc:
                 raise common.fail(str(exc)) from None
         data_info = _data_info(data)
@@ -179,7 +189,7 @@ def train_command(
             raise common.fail(f"stopped {where}; checkpoint saved. Resume with: {again}", 130)
         _finish(trainer, output, checkpoint, test, data_info, force, as_json, quiet)
         if plot is not None:
-            from cnnkit.charts import learning_curves
+            from cnnkit.viz.charts import learning_curves
 
             learning_curves(trainer.state.history, plot, title=output.name, force=force)
             if not as_json:
@@ -362,7 +372,7 @@ def _write_pictures(report: dict, images, plot: Path | None, mistakes: Path | No
                     force: bool) -> None:
     import numpy as np
 
-    from cnnkit import figures
+    from cnnkit.viz import figures
 
     written = []
     if plot is not None:
@@ -441,17 +451,22 @@ def summary_command(
     model: Annotated[Optional[Path], typer.Argument(
         help="A model file (default: the digit_classifier architecture).", show_default=False)
     ] = None,
+    arch: Annotated[Optional[str], typer.Option(
+        "--arch", help="Show this architecture instead (a preset, a line of steps or a file), "
+        "as cnnkit train --arch builds it.", show_default=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
 ) -> None:
     """Print the Keras-style layer table: output shapes and parameter counts.
 
-    [dim]Example:[/] cnnkit summary
+    [dim]Example:[/] cnnkit summary --arch keras-mnist-convnet
     """
+    if model is not None and arch is not None:
+        raise common.fail("give a MODEL file or --arch, not both", 2)
     with common.user_errors():
         if model is None:
-            from cnnkit.nn.model import digit_classifier
+            from cnnkit.nn.arch import resolve
 
-            network = digit_classifier()
+            network = resolve(arch or "digit_classifier")
         else:
             from cnnkit.nn.io import load_model
 
@@ -460,25 +475,31 @@ def summary_command(
 
 
 def _print_summary(network, as_json: bool) -> None:
+    from cnnkit.nn.arch import flops_per_image, to_text
+
     rows = network.summary_rows()
-    total = network.count_params()
+    total, trainable = network.count_params(), network.count_trainable()
     if as_json:
-        common.print_json({"layers": [{"layer": n, "output_shape": s, "params": p}
+        common.print_json({"name": network.name, "arch": to_text(network),
+                           "layers": [{"layer": n, "output_shape": s, "params": p}
                                       for n, s, p in rows],
-                           "total_params": total, "trainable_params": total,
-                           "non_trainable_params": 0})
+                           "total_params": total, "trainable_params": trainable,
+                           "non_trainable_params": total - trainable,
+                           "flops_per_image": flops_per_image(network)})
         return
     from rich.table import Table
 
-    table = Table(title="Model: \"digit_classifier\"", title_justify="left")
+    table = Table(title=f"Model: \"{common.escape(network.name)}\"", title_justify="left")
     table.add_column("Layer (type)")
     table.add_column("Output Shape")
     table.add_column("Param #", justify="right")
     for name, shape, params in rows:
         table.add_row(name, shape, f"{params:,}")
     common.out.print(table)
-    common.out.print(f"Total params: {total:,}\nTrainable params: {total:,}\n"
-                     f"Non-trainable params: 0")
+    common.out.print(f"Total params: {total:,}\nTrainable params: {trainable:,}\n"
+                     f"Non-trainable params: {total - trainable:,}")
+    common.out.print(f"arch: {common.escape(to_text(network))}", soft_wrap=True)
+    common.out.print(f"forward pass: {flops_per_image(network) / 1e6:,.2f} MFLOP per image")
 
 
 @app.command("info", rich_help_panel=DIGITS)

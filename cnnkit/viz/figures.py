@@ -3,7 +3,7 @@ the worst mistakes, and one kernel beside its effect.
 
 Every function returns a :class:`Figure`: the picture and the box of each part of it, so
 callers (and tests) can find a tile without re-deriving the layout. Magnitudes use the
-sequential colour map and signed values the diverging one (:mod:`cnnkit.colormaps`); one
+sequential colour map and signed values the diverging one (:mod:`cnnkit.viz.colormaps`); one
 scale is shared by all tiles of a grid, so tiles can be compared with each other.
 """
 
@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image, ImageDraw
 
-from cnnkit import colormaps, viz
+from cnnkit.viz import colormaps
+from cnnkit.viz import draw as viz
 
 Box = tuple[int, int, int, int]  # left, top, right, bottom
 TILE = 104  # px: a 26x26 map enlarged 4x, a 13x13 one 8x
@@ -144,7 +145,8 @@ def annotated_matrix(matrix: np.ndarray, lo: float, hi: float, cell: int = 48,
     return image
 
 
-def filter_bank(kernels: np.ndarray, bias: np.ndarray, name: str = "conv") -> Figure:
+def filter_bank(kernels: np.ndarray, bias: np.ndarray, name: str = "conv",
+                shown: str = "") -> Figure:
     """Learned kernels (kh, kw, F) with biases (F,): tile f is kernel f, labelled ``conv/f``
     with its bias, values written in the cells. Boxes: ``"filters"``."""
     lo, hi = colormaps.signed_limits(kernels)
@@ -152,8 +154,10 @@ def filter_bank(kernels: np.ndarray, bias: np.ndarray, name: str = "conv") -> Fi
     tiles = [np.asarray(annotated_matrix(kernels[..., f], lo, hi)) for f in range(count)]
     labels = [f"{name}/{f}\nbias {bias[f]:+.3f}" for f in range(count)]
     body, boxes = viz.grid_with_boxes(tiles, labels, columns=8, gap=10)
+    reads = "input pixels scaled to 0..1" if name == "conv" else "reading feature maps"
+    what = f"; {shown}" if shown else ""
     title = viz.title_bar(f"the {count} learned {kernels.shape[0]}x{kernels.shape[1]} kernels "
-                          "(correlation, input pixels scaled to 0..1)", body.width, "RGB")
+                          f"of {name} (correlation, {reads}{what})", body.width, "RGB")
     bar = colour_bar(colormaps.DIVERGING, lo, hi, "kernel weight")
     image, tops = viz.stack_vertically([title, body, bar])
     return Figure(image, {"filters": _shift(boxes, 0, tops[1])})
