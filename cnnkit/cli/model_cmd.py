@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from cnnkit.cli import common
+from cnnkit.cli import common, folder_opts
 from cnnkit.cli.app import app
 from cnnkit.cli.data_cmd import DataDir, Split, load_data
 
@@ -99,9 +99,10 @@ def train_command(
     thickness: Annotated[float, typer.Option(
         "--thickness", min=0.0, max=1.0, help="Random stroke width: up to this blend towards "
         "one px thicker (half of it thinner).", rich_help_panel=RECIPE)] = 0.0,
-    val_split: Annotated[Optional[int], typer.Option(
-        "--val-split", min=0, help="Training images held out for validation (default: one in "
-        "twelve, 5,000 of 60,000).", rich_help_panel=RECIPE, show_default=False)] = None,
+    val_split: Annotated[Optional[str], typer.Option(
+        "--val-split", help="Training images held out for validation: a count (500) or a "
+        "fraction (0.2) (default: one in twelve, 5,000 of 60,000; of every class alike for "
+        "--images).", rich_help_panel=RECIPE, show_default=False)] = None,
     seed: Annotated[int, typer.Option(
         "--seed", min=0, help="Seeds init, split, shuffling, dropout, augmentation.",
         rich_help_panel=RECIPE)] = 0,
@@ -116,6 +117,20 @@ def train_command(
         dir_okay=False, show_default=False)] = None,
     data: DataDir = None,
     no_verify: NoVerify = False,
+    images_dir: folder_opts.Images = None,
+    image_size: folder_opts.ImageSize = None,
+    color: folder_opts.ColorOption = None,
+    fit: folder_opts.FitOption = folder_opts.Fit.pad,
+    prepare_kind: folder_opts.Prepare = None,
+    strict: folder_opts.Strict = False,
+    init: Annotated[Optional[Path], typer.Option(
+        "--init", help="Fine-tune: start from this trained model (a new output layer when the "
+        "class count differs).", exists=True, dir_okay=False, show_default=False,
+        rich_help_panel=folder_opts.PICTURES)] = None,
+    freeze: Annotated[Optional[list[str]], typer.Option(
+        "--freeze", help="Keep this layer's weights fixed (repeat or comma-separate; names as "
+        "'cnnkit summary' shows them).", show_default=False,
+        rich_help_panel=folder_opts.PICTURES)] = None,
     threads: Threads = None,
     as_json: Annotated[bool, typer.Option("--json", help="NDJSON per epoch on stdout, no bar.")
                        ] = False,
@@ -124,13 +139,31 @@ def train_command(
         "--plot", help="Also draw the learning curves to this PNG (needs cnnkit[plot]).",
         dir_okay=False, show_default=False)] = None,
 ) -> None:
-    """Train the digit_classifier CNN on MNIST (fetched on first use).
+    """Train the digit_classifier CNN on MNIST (fetched on first use), or a CNN on your own
+    pictures (--images DIR), from scratch or fine-tuning a trained model (--init).
 
     A checkpoint is written after every epoch to OUTPUT with .ckpt.npz; Ctrl-C stops after the
     current batch and saves one. [dim]Example:[/] cnnkit train --epochs 15 -o model.npz
     """
     if output.suffix != ".npz":
         raise common.fail(f"{output}: the model file name must end in .npz", 2)
+    size = folder_opts.parse_size(image_size)
+    if images_dir is None and (size or color or prepare_kind or strict
+                               or fit is not folder_opts.Fit.pad):
+        raise common.fail("--image-size, --color, --fit, --prepare and --strict need "
+                          "--images DIR", 2)
+    if images_dir is not None and data is not None:
+        raise common.fail("--images and --data are two sources; give one", 2)
+    if init is not None and resume is not None:
+        raise common.fail("--init starts a new training and --resume continues one; give one",
+                          2)
+    frozen = [n.strip() for item in freeze or [] for n in item.split(",") if n.strip()]
+    try:
+        from cnnkit.data.folder import parse_split
+
+        split = parse_split(val_split)
+    except ValueError as exc:
+        raise common.fail(str(exc), 2) from None
     for path in (output, output.with_suffix(".history.json"),
                  output.with_suffix(".history.csv")):
         common.picture_target(path, force, suffix=path.suffix)
@@ -144,17 +177,21 @@ def train_command(
     with common.user_errors(), _limit_threads(threads):
         from cnnkit.nn.train import TrainConfig, Trainer, default_val_split, resume_trainer
 
-        images, labels = load_data("train", data, verify=not no_verify)
-        test = load_data("test", data, verify=not no_verify)  # a bad file fails before training
+        from cnnkit.cli.train_source import start_model, training_data
+
+        source = training_data(images_dir, data, no_verify, size, color, fit, prepare_kind,
+                                strict, init, resume, quiet or as_json)
+        images, labels, test = source["images"], source["labels"], source["test"]
         if resume is not None:
             trainer, _ = resume_trainer(resume, images, labels)
             common.err.print(f"resuming {common.escape(resume)} at epoch "
                              f"{trainer.state.epoch + 1}, batch {trainer.state.batch + 1}")
         else:
+            from cnnkit.data.folder import split_count
+
             available = len(images) if limit is None else min(limit, len(images))
-            if val_split is None:
-                val_split = default_val_split(available)
-            elif val_split >= available:
+            held = split_count(split, available, default_val_split)
+            if held >= available:
                 raise common.fail(f"--val-split {val_split} leaves no training images: there "
                                   f"are {available:,} (--limit and the data); give a smaller "
                                   f"--val-split", 2)
@@ -162,22 +199,27 @@ def train_command(
                                  optimizer=optimizer.value, schedule=schedule.value,
                                  dropout=dropout, weight_decay=weight_decay, augment=augment,
                                  rotate=rotate, shear=shear, scale=scale, elastic=elastic,
-                                 thickness=thickness, val_split=val_split, seed=seed, limit=limit)
+                                 thickness=thickness, val_split=held, seed=seed, limit=limit,
+                                 stratify=images_dir is not None, freeze=frozen)
             try:
-                trainer = Trainer(config, images, labels)
+                model = start_model(source, config, init, as_json or quiet)
+                trainer = Trainer(config, images, labels, model=model)
             except ValueError as exc:
                 raise common.fail(str(exc)) from None
-        data_info = _data_info(data)
-        stopped = _run(trainer, checkpoint, data_info, as_json, quiet)
+        data_info = source["data"]
+        fields = {"data": data_info, **source["fields"]}
+        stopped = _run(trainer, checkpoint, fields, as_json, quiet)
         if stopped:
             again = f"cnnkit train --resume {checkpoint} -o {output}"
             if data is not None:
                 again += f" --data {data}"
+            if images_dir is not None:
+                again += f" --images {images_dir}"
             state = trainer.state
             where = (f"after epoch {state.epoch}" if state.batch == 0 else
                      f"at epoch {state.epoch + 1}, batch {state.batch}")
             raise common.fail(f"stopped {where}; checkpoint saved. Resume with: {again}", 130)
-        _finish(trainer, output, checkpoint, test, data_info, force, as_json, quiet)
+        _finish(trainer, output, checkpoint, test, fields, force, as_json, quiet)
         if plot is not None:
             from cnnkit.charts import learning_curves
 
@@ -198,7 +240,7 @@ def _data_info(data: Path | None) -> dict:
     return info
 
 
-def _run(trainer, checkpoint: Path, data_info: dict, as_json: bool, quiet: bool) -> bool:
+def _run(trainer, checkpoint: Path, fields: dict, as_json: bool, quiet: bool) -> bool:
     """Drive the loop with a progress bar; return True if Ctrl-C stopped it."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
@@ -223,7 +265,7 @@ def _run(trainer, checkpoint: Path, data_info: dict, as_json: bool, quiet: bool)
             task = None
             for event in trainer.run(should_stop=lambda: bool(interrupted)):
                 if isinstance(event, EpochEvent):
-                    save_trainer(trainer, checkpoint, data=data_info)
+                    save_trainer(trainer, checkpoint, **fields)
                     _report_epoch(event, as_json, quiet)
                     if task is not None:
                         bar.remove_task(task)
@@ -237,7 +279,7 @@ def _run(trainer, checkpoint: Path, data_info: dict, as_json: bool, quiet: bool)
     finally:
         signal.signal(signal.SIGINT, previous)
     if interrupted and trainer.state.epoch < trainer.config.epochs:
-        save_trainer(trainer, checkpoint, data=data_info)
+        save_trainer(trainer, checkpoint, **fields)
         return True
     return False
 
@@ -256,7 +298,7 @@ def _report_epoch(event, as_json: bool, quiet: bool) -> None:
                      f"({event.images_per_second:,.0f} img/s)")
 
 
-def _finish(trainer, output: Path, checkpoint: Path, test, data_info, force, as_json,
+def _finish(trainer, output: Path, checkpoint: Path, test, fields, force, as_json,
             quiet) -> None:
     from dataclasses import asdict
 
@@ -264,8 +306,10 @@ def _finish(trainer, output: Path, checkpoint: Path, test, data_info, force, as_
     from cnnkit.nn.io import save_model
     from cnnkit.nn.train import evaluate_loss
 
-    test_images, test_labels = test
-    test_loss, test_accuracy = evaluate_loss(trainer.model, test_images, test_labels)
+    test_loss = test_accuracy = None
+    if test is not None:  # a folder dataset without test/ is measured on its validation part
+        test_images, test_labels = test
+        test_loss, test_accuracy = evaluate_loss(trainer.model, test_images, test_labels)
     history = trainer.state.history
     metrics = {"test_loss": test_loss, "test_accuracy": test_accuracy,
                "train_loss": history[-1]["train_loss"],
@@ -273,8 +317,8 @@ def _finish(trainer, output: Path, checkpoint: Path, test, data_info, force, as_
                "val_loss": history[-1]["val_loss"], "val_accuracy": history[-1]["val_accuracy"],
                "train_seconds": sum(h["seconds"] for h in history)}
     save_model(output, trainer.model, force=force,
-               training={**asdict(trainer.config), "history": history}, data=data_info,
-               metrics=metrics)
+               training={**asdict(trainer.config), "history": history}, metrics=metrics,
+               **fields)
     with atomic_path(output.with_suffix(".history.json"), force=force) as tmp:
         tmp.write_text(json.dumps(history, indent=1))
     with atomic_path(output.with_suffix(".history.csv"), force=force) as tmp:
@@ -285,9 +329,14 @@ def _finish(trainer, output: Path, checkpoint: Path, test, data_info, force, as_
     checkpoint.unlink(missing_ok=True)  # the model now holds everything worth keeping
     if as_json:
         common.print_json({"event": "done", "output": str(output), **metrics})
-    else:
+    elif test_accuracy is not None:
         common.err.print(f"[green]wrote[/] {common.escape(output)}: test accuracy "
                          f"{test_accuracy:.2%}, loss {test_loss:.4f} "
+                         f"(history in {common.escape(output.with_suffix('.history.csv'))})")
+    else:
+        val = history[-1]["val_accuracy"]
+        said = f"validation accuracy {val:.2%}" if val is not None else "no test/ folder"
+        common.err.print(f"[green]wrote[/] {common.escape(output)}: {said} "
                          f"(history in {common.escape(output.with_suffix('.history.csv'))})")
 
 

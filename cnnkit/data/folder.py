@@ -95,6 +95,7 @@ class FolderDataset:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, why)
     notes: list[str] = field(default_factory=list)  # said once: mixed sizes, modes
     from_cache: bool = False
+    key: str = ""  # SHA-256 of the options and every file's name, class and contents
 
     def counts(self) -> list[int]:
         return [int(c) for c in np.bincount(self.labels, minlength=len(self.classes))]
@@ -250,7 +251,7 @@ def load_events(root: Path, options: FolderOptions = FolderOptions(), *, split: 
                             f"({sum(1 for f, _ in skipped if Path(f).parts[0] == name):,} "
                             f"skipped)")
     yield FolderDataset(str(base), images, labels, classes, files, list(skipped), notes,
-                        from_cache)
+                        from_cache, key)
 
 
 _CHUNK = 256  # pictures per progress step

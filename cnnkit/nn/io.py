@@ -3,8 +3,10 @@
 The header (stored as the uint8 array ``__header__``, so ``allow_pickle=False`` suffices)
 records the format, the cnnkit version, the architecture, the parameter count, how inputs are
 scaled, the training arguments, the data checksums, the final metrics and a SHA-256 of the
-weights, which catches a tampered or damaged file. Writes are atomic and refuse to replace an
-existing file unless forced.
+weights, which catches a tampered or damaged file. A model trained on a folder dataset also
+records ``classes`` (the folder names, in label order) and ``image`` (the size, colour,
+fitting and preparation of its pictures). Writes are atomic and refuse to replace an existing
+file unless forced.
 """
 
 from __future__ import annotations
@@ -198,6 +200,24 @@ def _check_fields(path: Path, header: dict) -> None:
         raise ModelError(f"{path}: damaged header (pixel_scale {scale!r:.40} is not a number "
                          f"in (0, 1])")
     header.setdefault("cnnkit_version", "unknown")
+    classes = header.get("classes")
+    units = int(header["architecture"]["layers"][-1].get("units", 0) or 0) if isinstance(
+        header.get("architecture"), dict) and header["architecture"].get("layers") else 0
+    if classes is not None and (
+            not isinstance(classes, list) or not all(isinstance(c, str) for c in classes)
+            or (units and len(classes) != units)):
+        raise ModelError(f"{path}: damaged header (classes must be a list of {units} names)")
+    if not isinstance(header.get("image", {}), dict):
+        raise ModelError(f"{path}: damaged header (image is not a JSON object)")
+
+
+def class_names(header: dict, count: int) -> list[str]:
+    """The names of a model's classes: the header's ``classes`` (a folder dataset's folder
+    names), else the indices "0".."count-1" (MNIST digits name themselves)."""
+    classes = header.get("classes")
+    if isinstance(classes, list) and len(classes) == count:
+        return [str(c) for c in classes]
+    return [str(k) for k in range(count)]
 
 
 def save_checkpoint(path: Path, model: Sequential, optimizer_arrays: dict[str, np.ndarray],

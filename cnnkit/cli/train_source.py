@@ -1,0 +1,67 @@
+"""Where ``cnnkit train`` gets its pictures and its starting model: MNIST or a folder
+dataset, a fresh network or a trained one to fine-tune (``--init``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cnnkit.cli import common, folder_opts
+
+
+def training_data(images_dir: Path | None, data: Path | None, no_verify: bool, size, color,
+                  fit, prepare, strict: bool, init: Path | None, resume: Path | None,
+                  quiet: bool) -> dict:
+    """images, labels, test (or None), the header's ``data`` field and its other fields
+    (``classes``, ``image``), and the ``--init`` model (or None)."""
+    from cnnkit.nn.io import load_model
+
+    start = load_model(init) if init is not None else None
+    if images_dir is None:
+        from cnnkit.cli.data_cmd import load_data
+        from cnnkit.cli.model_cmd import _data_info
+
+        images, labels = load_data("train", data, verify=not no_verify)
+        test = load_data("test", data, verify=not no_verify)  # a bad file fails before training
+        return {"images": images, "labels": labels, "test": test, "data": _data_info(data),
+                "fields": {}, "start": start, "shape": (28, 28, 1), "classes": 10}
+    from cnnkit.data.folder import has_splits
+
+    if resume is not None:  # the checkpoint's own picture options, whatever is typed now
+        from cnnkit.nn.io import load_checkpoint
+
+        options = folder_opts.options_from_header(load_checkpoint(resume)[1].get("image", {}))
+    else:
+        shape = tuple(start[0].input_shape) if start is not None else None
+        options = folder_opts.folder_options(size, color, fit, prepare, shape)
+    train = folder_opts.load_images(images_dir, options, "train", strict, quiet)
+    test = None
+    if has_splits(images_dir) and (images_dir / "test").is_dir():
+        tested = folder_opts.load_images(images_dir, options, "test", strict, quiet)
+        if tested.classes != train.classes:
+            raise common.fail(f"{images_dir}: test/ has the classes {', '.join(tested.classes)}"
+                              f" but train/ has {', '.join(train.classes)}; they must match")
+        test = (tested.images, tested.labels)
+    shape = (*options.size, options.channels)
+    return {"images": train.images, "labels": train.labels, "test": test,
+            "data": folder_opts.folder_info(train),
+            "fields": {"classes": train.classes, "image": folder_opts.image_header(options)},
+            "start": start, "shape": shape, "classes": len(train.classes)}
+
+
+def start_model(source: dict, config, init: Path | None, quiet: bool):
+    """The network training starts from: ``--init``'s (adapted to the classes), a fresh
+    network for a folder dataset's shape, or None (the digit_classifier). Raises ValueError."""
+    from cnnkit.nn.finetune import adapt, small_classifier
+
+    if source["start"] is not None:
+        model, replaced = adapt(source["start"][0], source["shape"], source["classes"],
+                                seed=config.seed)
+        if not quiet:
+            new = (f"; a new output layer for {source['classes']} classes" if replaced else "")
+            frozen = f"; frozen: {', '.join(config.freeze)}" if config.freeze else ""
+            common.err.print(f"fine-tuning {common.escape(init)}{new}{frozen}")
+        return model
+    if source["fields"]:
+        return small_classifier(source["shape"], source["classes"], config.dropout,
+                                config.seed)
+    return None
