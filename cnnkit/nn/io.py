@@ -142,7 +142,7 @@ def _build(path: Path, header: dict, arrays: dict[str, np.ndarray], prefix: str 
     except MemoryError:
         raise ModelError(f"{path}: the architecture is too large to build") from None
     weights = {}
-    for name, value in model.named_params():
+    for name, value in model.named_weights():
         array = arrays.get(prefix + name)
         if array is None:
             raise ModelError(f"{path}: missing weights for {name}")
@@ -156,7 +156,7 @@ def _build(path: Path, header: dict, arrays: dict[str, np.ndarray], prefix: str 
     if model.count_params() != header.get("param_count"):
         raise ModelError(f"{path}: header says {header.get('param_count')!r:.40} parameters, "
                          f"the architecture has {model.count_params()}")
-    if weights_digest(model.named_params()) != header.get("weights_sha256"):
+    if weights_digest(model.named_weights()) != header.get("weights_sha256"):
         raise ModelError(f"{path}: weights do not match their recorded SHA-256 (file damaged "
                          f"or edited)")
     return model
@@ -171,13 +171,13 @@ def model_header(model: Sequential, **fields) -> dict:
             "input": {"shape": list(model.input_shape), "pixel_scale": PIXEL_SCALE,
                       "description": "MNIST-style digits: white ink (255) on black (0), "
                                      "28x28, centred by centre of mass; value = pixel * scale"},
-            "weights_sha256": weights_digest(model.named_params()), **fields}
+            "weights_sha256": weights_digest(model.named_weights()), **fields}
 
 
 def save_model(path: Path, model: Sequential, *, force: bool = False, **fields) -> None:
     """Write ``model`` and a header with ``fields`` to ``path`` (.npz), atomically."""
     header = {"format": MODEL_FORMAT, **model_header(model, **fields)}
-    _write(path, header, dict(model.named_params()), force)
+    _write(path, header, dict(model.named_weights()), force)
 
 
 def load_model(path: Path) -> tuple[Sequential, dict]:
@@ -224,7 +224,7 @@ def save_checkpoint(path: Path, model: Sequential, optimizer_arrays: dict[str, n
                     order: np.ndarray, **fields) -> None:
     """A training checkpoint: weights, optimiser slots, the epoch's order, and ``fields``."""
     header = {"format": CHECKPOINT_FORMAT, **model_header(model, **fields)}
-    arrays = {f"weights:{n}": v for n, v in model.named_params()}
+    arrays = {f"weights:{n}": v for n, v in model.named_weights()}
     arrays.update({f"optimizer:{n}": v for n, v in optimizer_arrays.items()})
     arrays["order"] = order
     _write(path, header, arrays, force=True, now=True)  # on disk at once, whatever follows

@@ -1,0 +1,195 @@
+"""General convolution (correlation) by im2col + float32 GEMM, any kernel, stride and padding.
+
+Shapes, channels-last: input ``x`` (N, H, W, Cin), weights ``w`` (kh, kw, Cin, F), bias ``b``
+(F,), output (N, Ho, Wo, F). Per axis, for input ``n``, kernel ``k`` and stride ``s``:
+``valid`` gives ``Ho = (n - k) // s + 1``; ``same`` gives ``ceil(n / s)``, the input padded
+with zeros by ``max((Ho - 1)*s + k - n, 0)`` cells, half before (rounded down), as TensorFlow.
+
+The gather (im2col) and the scatter-add back (col2im) are parallel Numba kernels; the products
+run in BLAS at the batch level, split over the cores by :mod:`cnnkit.ops.matmul` (never BLAS
+inside ``prange``). The column matrix has one row per output pixel and ``kh*kw*Cin`` columns
+in the weights' (a, c, ch) order, so ``w.reshape(kh*kw*Cin, F)`` multiplies it directly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cnnkit.ops._jit import njit_parallel, prange
+from cnnkit.ops.matmul import matmul, matmul_tn
+
+PADDINGS = ("valid", "same")
+
+
+def output_size(n: int, k: int, s: int, padding: str) -> int:
+    """Output length along one axis (see the module docstring); < 1 when nothing fits."""
+    return (n - k) // s + 1 if padding == "valid" else -(-n // s)
+
+
+def pad_before(n: int, k: int, s: int, padding: str) -> int:
+    if padding == "valid":
+        return 0
+    return max((output_size(n, k, s, padding) - 1) * s + k - n, 0) // 2
+
+
+@njit_parallel
+def _gather(x, kh, kw, sh, sw, top, left, out_h, out_w, cols):
+    """cols[(n*Ho + i)*Wo + j, (a*kw + c)*C + ch] = x[n, i*sh - top + a, j*sw - left + c, ch]
+    (0 outside the image)."""
+    n_images, height, width, channels = x.shape
+    zero = np.float32(0.0)
+    for row in prange(n_images * out_h):
+        n, i = row // out_h, row % out_h
+        for j in range(out_w):
+            dst = cols[row * out_w + j]
+            for a in range(kh):
+                y = i * sh - top + a
+                for c in range(kw):
+                    xx = j * sw - left + c
+                    base = (a * kw + c) * channels
+                    if 0 <= y < height and 0 <= xx < width:
+                        src = x[n, y, xx]
+                        for ch in range(channels):
+                            dst[base + ch] = src[ch]
+                    else:
+                        for ch in range(channels):
+                            dst[base + ch] = zero
+
+
+@njit_parallel
+def _scatter(cols, kh, kw, sh, sw, top, left, out_h, out_w, grad_in):
+    """The adjoint of :func:`_gather`: add every column entry back onto its input cell.
+    One image per thread, so no two threads write the same cell."""
+    n_images, height, width, channels = grad_in.shape
+    for n in prange(n_images):
+        grad_in[n] = 0
+        for i in range(out_h):
+            for j in range(out_w):
+                src = cols[(n * out_h + i) * out_w + j]
+                for a in range(kh):
+                    y = i * sh - top + a
+                    if y < 0 or y >= height:
+                        continue
+                    for c in range(kw):
+                        xx = j * sw - left + c
+                        if xx < 0 or xx >= width:
+                            continue
+                        base = (a * kw + c) * channels
+                        dst = grad_in[n, y, xx]
+                        for ch in range(channels):
+                            dst[ch] += src[base + ch]
+
+
+@njit_parallel
+def _bias_relu(y, b, relu):
+    """y += b row by row, then max(y, 0) if ``relu``; y (M, F) in place."""
+    rows, nf = y.shape
+    zero = np.float32(0.0)
+    for r in prange(rows):
+        v = y[r]
+        for f in range(nf):
+            t = v[f] + b[f]
+            v[f] = (t if t > zero else zero) if relu else t
+
+
+@njit_parallel
+def _relu_grad_and_bias(y, grad, relu, chunks, db_chunks):
+    """grad *= (y > 0) if ``relu`` (in place); db = column sums of grad, by fixed chunks."""
+    rows, nf = grad.shape
+    zero = np.float32(0.0)
+    for k in prange(chunks):
+        db = db_chunks[k]
+        db[:] = 0
+        for r in range(k * rows // chunks, (k + 1) * rows // chunks):
+            g = grad[r]
+            if relu:
+                v = y[r]
+                for f in range(nf):
+                    g[f] = g[f] if v[f] > zero else zero
+            for f in range(nf):
+                db[f] += g[f]
+
+
+def _geometry(x_shape, w_shape, strides, padding):
+    _, height, width, _ = x_shape
+    kh, kw = w_shape[0], w_shape[1]
+    sh, sw = strides
+    out_h, out_w = (output_size(height, kh, sh, padding), output_size(width, kw, sw, padding))
+    top, left = pad_before(height, kh, sh, padding), pad_before(width, kw, sw, padding)
+    return kh, kw, sh, sw, top, left, out_h, out_w
+
+
+def _check(x, w, b, strides, padding):
+    if x.ndim != 4 or w.ndim != 4 or b.ndim != 1:
+        raise ValueError(f"expected x (N, H, W, Cin), w (kh, kw, Cin, F), b (F,), got "
+                         f"{x.shape}, {w.shape}, {b.shape}")
+    if x.shape[3] != w.shape[2] or w.shape[3] != b.shape[0]:
+        raise ValueError(f"channel counts disagree: x {x.shape}, w {w.shape}, b {b.shape}")
+    if padding not in PADDINGS:
+        raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}")
+    if min(strides) < 1:
+        raise ValueError(f"strides must be >= 1, got {strides}")
+    geometry = _geometry(x.shape, w.shape, strides, padding)
+    if geometry[6] < 1 or geometry[7] < 1:
+        raise ValueError(f"input {x.shape[1]}x{x.shape[2]} is smaller than the kernel "
+                         f"{w.shape[0]}x{w.shape[1]}")
+    f32 = lambda a: np.ascontiguousarray(a, dtype=np.float32)  # noqa: E731
+    return f32(x), f32(w), f32(b), geometry
+
+
+def columns(x: np.ndarray, w_shape, strides=(1, 1), padding: str = "valid") -> np.ndarray:
+    """The im2col matrix (N*Ho*Wo, kh*kw*Cin) float32 of a contiguous float32 ``x``."""
+    kh, kw, sh, sw, top, left, out_h, out_w = _geometry(x.shape, w_shape, strides, padding)
+    cols = np.empty((x.shape[0] * out_h * out_w, kh * kw * x.shape[3]), np.float32)
+    _gather(x, kh, kw, sh, sw, top, left, out_h, out_w, cols)
+    return cols
+
+
+def conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, strides=(1, 1),
+                 padding: str = "valid", relu: bool = False):
+    """``relu?(conv(x, w) + b)``: returns (y (N, Ho, Wo, F) float32, cols for the backward).
+
+    The column matrix is returned so the backward pass need not gather again.
+    """
+    x, w, b, (kh, kw, sh, sw, top, left, out_h, out_w) = _check(x, w, b, tuple(strides),
+                                                                 padding)
+    cols = np.empty((x.shape[0] * out_h * out_w, kh * kw * x.shape[3]), np.float32)
+    _gather(x, kh, kw, sh, sw, top, left, out_h, out_w, cols)
+    y = matmul(cols, w.reshape(-1, w.shape[3]))
+    _bias_relu(y, b, relu)
+    return y.reshape(x.shape[0], out_h, out_w, w.shape[3]), cols
+
+
+GRAD_CHUNKS = 8  # bias sums by fixed chunks: the result does not depend on the thread count
+
+
+def conv_backward(cols: np.ndarray, x_shape, w: np.ndarray, grad_y: np.ndarray,
+                  strides=(1, 1), padding: str = "valid", y: np.ndarray | None = None,
+                  input_grad: bool = True):
+    """Gradients of :func:`conv_forward`: (grad_x or None, grad_w, grad_b).
+
+    ``cols`` is the forward pass's column matrix; ``y`` its output, given when the forward
+    applied ReLU (the gradient is masked where ``y`` is 0). ``grad_y`` (N, Ho, Wo, F) may be
+    overwritten.
+    """
+    kh, kw, sh, sw, top, left, out_h, out_w = _geometry(x_shape, w.shape, tuple(strides),
+                                                        padding)
+    nf = w.shape[3]
+    expected = (x_shape[0], out_h, out_w, nf)
+    if tuple(grad_y.shape) != expected:
+        raise ValueError(f"grad_y has shape {grad_y.shape}, expected {expected}")
+    grad = np.ascontiguousarray(grad_y, dtype=np.float32).reshape(-1, nf)
+    relu = y is not None
+    mask = (np.ascontiguousarray(y, dtype=np.float32).reshape(-1, nf) if relu
+            else grad[:1])
+    chunks = max(1, min(GRAD_CHUNKS, grad.shape[0]))
+    db_chunks = np.empty((chunks, nf), np.float32)
+    _relu_grad_and_bias(mask, grad, relu, chunks, db_chunks)
+    db = db_chunks.sum(axis=0, dtype=np.float32)
+    dw = matmul_tn(cols, grad).reshape(w.shape)
+    grad_x = None
+    if input_grad:
+        dcols = matmul(grad, np.ascontiguousarray(w.reshape(-1, nf).T))
+        grad_x = np.empty(tuple(x_shape), np.float32)
+        _scatter(dcols, kh, kw, sh, sw, top, left, out_h, out_w, grad_x)
+    return grad_x, dw, db
