@@ -50,8 +50,8 @@ def adapt(model: Sequential, input_shape: tuple[int, ...], classes: int, seed: i
     config = model.config()
     config["layers"][-1]["units"] = classes
     fresh = Sequential.from_config(config, seed=seed)
-    kept = {name: value for name, value in model.named_params()
+    kept = {name: value for name, value in model.named_weights()  # batch-norm state too
             if not name.startswith(last.name + "/")}
-    weights = {name: kept.get(name, value) for name, value in fresh.named_params()}
+    weights = {name: kept.get(name, value) for name, value in fresh.named_weights()}
     fresh.set_weights({name: np.asarray(v, np.float32) for name, v in weights.items()})
     return fresh, True
