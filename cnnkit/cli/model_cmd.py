@@ -361,12 +361,19 @@ def evaluate_command(
         "--csv", help="Write per-class metrics and confusion counts to this CSV (an existing "
         "file only with --force).",
         dir_okay=False, show_default=False)] = None,
+    images_dir: folder_opts.Images = None,
+    prepare_kind: folder_opts.Prepare = None,
+    strict: folder_opts.Strict = False,
     threads: Threads = None,
 ) -> None:
-    """Loss, accuracy, confusion matrix, per-class metrics and worst mistakes of a model.
+    """Loss, accuracy, confusion matrix, per-class metrics and worst mistakes of a model, on
+    MNIST or on a folder dataset (--images DIR: its test/ part if it has one).
 
+    Pictures are prepared as the model's were in training (its file says how).
     [dim]Example:[/] cnnkit evaluate model.npz --split test
     """
+    if images_dir is None and (prepare_kind or strict):
+        raise common.fail("--prepare and --strict need --images DIR", 2)
     for picture in (plot, mistakes):
         if picture is not None:
             common.picture_target(picture, force)
@@ -380,8 +387,18 @@ def evaluate_command(
         from cnnkit.nn.metrics import confusion_matrix, per_class, top_mistakes
         from cnnkit.nn.model import prepare
 
-        network, _ = load_model(path)
-        images, labels = load_data(split.value, data, verify=not no_verify)
+        network, header = load_model(path)
+        from cnnkit.nn.io import class_names
+
+        names = class_names(header, int(network.output_shape[-1]))
+        if images_dir is None:
+            images, labels = load_data(split.value, data, verify=not no_verify)
+            where = split.value
+        else:
+            from cnnkit.cli.train_source import evaluation_pictures
+
+            images, labels, where = evaluation_pictures(images_dir, header, network, names,
+                                                        prepare_kind, strict, as_json)
         inputs = prepare(images)
         network.predict_proba(inputs[:1])  # load the compiled kernels before timing
         started = time.perf_counter()
@@ -390,12 +407,17 @@ def evaluate_command(
         picked = probs[np.arange(len(labels)), labels.astype(np.int64)]
         loss = float(-np.log(np.maximum(picked, 1e-12), dtype=np.float64).mean())
         predicted = probs.argmax(axis=1)
-        confusion = confusion_matrix(labels, predicted)
-        report = {"model": str(path), "split": split.value, "images": int(len(labels)),
+        confusion = confusion_matrix(labels, predicted, len(names))
+        report = {"model": str(path), "split": where, "classes": names,
+                  "images": int(len(labels)),
                   "loss": loss, "accuracy": float((predicted == labels).mean()),
                   "seconds": seconds, "confusion": confusion.tolist(),
                   "per_class": per_class(confusion),
                   "mistakes": top_mistakes(probs, labels, worst)}
+        for row in report["per_class"]:
+            row["name"] = names[row["class"]]
+        for m in report["mistakes"]:
+            m["true_name"], m["predicted_name"] = names[m["true"]], names[m["predicted"]]
         if csv is not None:
             _write_csv(csv, report, force)
         _write_pictures(report, images, plot, mistakes, force)
@@ -419,45 +441,58 @@ def _write_pictures(report: dict, images, plot: Path | None, mistakes: Path | No
         common.save_picture(heat_map.image, plot, force)
         written.append(plot)
     if mistakes is not None:
-        worst = report["mistakes"]
+        worst = [{**m, "true": m["true_name"], "predicted": m["predicted_name"]}
+                 for m in report["mistakes"]]
         digits = images[[m["index"] for m in worst]]
+        if digits.ndim == 4:  # colour pictures: the sheet shows their grey
+            digits = digits.mean(axis=3).astype(np.uint8)
         common.save_picture(figures.mistakes_sheet(digits, worst).image, mistakes, force)
         written.append(mistakes)
     report["pictures"] = [str(p) for p in written]
 
 
 def _write_csv(path: Path, report: dict, force: bool) -> None:
+    import csv
+    import io
+
     from cnnkit.files import atomic_path
 
-    header = ["class", "precision", "recall", "f1", "support"] + [
-        f"predicted_{k}" for k in range(10)]
-    lines = [",".join(header)]
+    names = report["classes"]
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")  # a folder's name may hold a comma
+    writer.writerow(["class", "precision", "recall", "f1", "support"] + [
+        f"predicted_{name}" for name in names])
     for row, counts in zip(report["per_class"], report["confusion"]):
-        lines.append(",".join([str(row["class"]), f"{row['precision']:.6f}",
-                               f"{row['recall']:.6f}", f"{row['f1']:.6f}",
-                               str(row["support"])] + [str(c) for c in counts]))
+        writer.writerow([row["name"], f"{row['precision']:.6f}", f"{row['recall']:.6f}",
+                         f"{row['f1']:.6f}", str(row["support"])] + [str(c) for c in counts])
     with atomic_path(path, force=force) as tmp:
-        tmp.write_text("\n".join(lines) + "\n")
+        tmp.write_text(text.getvalue())
+
+
+def _split_words(split: str) -> str:
+    return f"the {split} split" if split in ("train", "test") else common.escape(split)
 
 
 def _print_report(report: dict) -> None:
     from rich.table import Table
 
     out = common.out
-    out.print(f"[bold]{common.escape(report['model'])}[/] on the {report['split']} split "
+    out.print(f"[bold]{common.escape(report['model'])}[/] on {_split_words(report['split'])} "
               f"({report['images']:,} images, {report['seconds']:.2f} s): accuracy "
               f"[bold]{report['accuracy']:.2%}[/], loss {report['loss']:.4f}")
     confusion = report["confusion"]
-    off = sorted((confusion[t][p], t, p) for t in range(10) for p in range(10) if t != p)
+    names = [common.escape(n) for n in report["classes"]]
+    count = len(names)
+    off = sorted((confusion[t][p], t, p) for t in range(count) for p in range(count) if t != p)
     worst = {(t, p) for count, t, p in off[-5:] if count > 0}
     table = Table(title="confusion matrix (rows: true, columns: predicted; the 5 largest "
                   "confusions in red)", title_justify="left", padding=(0, 1))
     table.add_column("", style="bold")
-    for k in range(10):
-        table.add_column(str(k), justify="right")
-    for t in range(10):
+    for k in range(count):
+        table.add_column(names[k], justify="right")
+    for t in range(count):
         cells = []
-        for p in range(10):
+        for p in range(count):
             value = str(confusion[t][p])
             if t == p:
                 value = f"[green]{value}[/]"
@@ -466,13 +501,13 @@ def _print_report(report: dict) -> None:
             elif confusion[t][p] == 0:
                 value = "[dim]0[/]"
             cells.append(value)
-        table.add_row(str(t), *cells)
+        table.add_row(names[t], *cells)
     out.print(table)
     classes = Table(title="per class", title_justify="left")
     for column in ("class", "precision", "recall", "F1", "support"):
         classes.add_column(column, justify="right")
     for row in report["per_class"]:
-        classes.add_row(str(row["class"]), f"{row['precision']:.4f}", f"{row['recall']:.4f}",
+        classes.add_row(names[row["class"]], f"{row['precision']:.4f}", f"{row['recall']:.4f}",
                         f"{row['f1']:.4f}", f"{row['support']:,}")
     out.print(classes)
     if report["mistakes"]:
@@ -480,7 +515,7 @@ def _print_report(report: dict) -> None:
         for column in ("index", "true", "predicted", "confidence"):
             mistakes.add_column(column, justify="right")
         for m in report["mistakes"]:
-            mistakes.add_row(str(m["index"]), str(m["true"]), str(m["predicted"]),
+            mistakes.add_row(str(m["index"]), names[m["true"]], names[m["predicted"]],
                              f"{m['confidence']:.2%}")
         out.print(mistakes)
 
@@ -560,4 +595,14 @@ def info_command(model: ModelArg = None,
     data = header.get("data", {})
     if data:
         out.print(f"data: {common.escape(data.get('source'))}")
+    from cnnkit.nn.io import class_names
+
+    names = class_names(header, int(network.output_shape[-1]))
+    out.print("classes: " + text(", ".join(names)))
+    image = header.get("image")
+    if image:
+        size = image.get("size", [0, 0])
+        prepared = f", prepared as {image['prepare']}" if image.get("prepare") else ""
+        out.print(text(f"pictures: {size[1]}x{size[0]} {image.get('color')}, fitted by "
+                       f"{image.get('fit')}{prepared}"))
     _print_summary(network, False)

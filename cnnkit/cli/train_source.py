@@ -65,3 +65,31 @@ def start_model(source: dict, config, init: Path | None, quiet: bool):
         return small_classifier(source["shape"], source["classes"], config.dropout,
                                 config.seed)
     return None
+
+
+def evaluation_pictures(images_dir: Path, header: dict, network, names: list[str], prepare,
+                        strict: bool, quiet: bool):
+    """(images, labels, description) of a folder dataset for ``evaluate``: its test/ part if
+    it has one, prepared as the model's training pictures were (the header's ``image``), the
+    folder's classes matched to the model's by name."""
+    import numpy as np
+
+    from cnnkit.data.folder import has_splits
+
+    image = header.get("image")
+    if image:
+        options = folder_opts.options_from_header(image)
+    else:  # a model trained on MNIST (the bundled one): its input shape, and --prepare
+        shape = tuple(network.input_shape)
+        options = folder_opts.folder_options(shape[:2], None if shape[2] == 1 else
+                                             folder_opts.Color.rgb, folder_opts.Fit.pad,
+                                             prepare, shape)
+    split = "test" if has_splits(images_dir) else None
+    dataset = folder_opts.load_images(images_dir, options, split, strict, quiet)
+    position = {name: k for k, name in enumerate(names)}
+    unknown = [c for c in dataset.classes if c not in position]
+    if unknown:
+        raise common.fail(f"{dataset.root}: the class folder '{unknown[0]}' is not one of the "
+                          f"model's classes ({', '.join(names[:12])})")
+    mapping = np.array([position[c] for c in dataset.classes], np.int64)
+    return dataset.images, mapping[dataset.labels], dataset.root
