@@ -127,6 +127,10 @@ def train_command(
         "--init", help="Fine-tune: start from this trained model (a new output layer when the "
         "class count differs).", exists=True, dir_okay=False, show_default=False,
         rich_help_panel=folder_opts.PICTURES)] = None,
+    mix_mnist: Annotated[int, typer.Option(
+        "--mix-mnist", min=0, help="Add this many MNIST training digits to a digit folder "
+        "dataset, so fine-tuning keeps what the model knew (classes named 0-9).",
+        rich_help_panel=folder_opts.PICTURES)] = 0,
     freeze: Annotated[Optional[list[str]], typer.Option(
         "--freeze", help="Keep this layer's weights fixed (repeat or comma-separate; names as "
         "'cnnkit summary' shows them).", show_default=False,
@@ -152,8 +156,11 @@ def train_command(
                                or fit is not folder_opts.Fit.pad):
         raise common.fail("--image-size, --color, --fit, --prepare and --strict need "
                           "--images DIR", 2)
-    if images_dir is not None and data is not None:
-        raise common.fail("--images and --data are two sources; give one", 2)
+    if images_dir is not None and data is not None and not mix_mnist:
+        raise common.fail("--images and --data are two sources; give one (--data goes with "
+                          "--images only as the source of --mix-mnist)", 2)
+    if mix_mnist and images_dir is None:
+        raise common.fail("--mix-mnist needs --images DIR", 2)
     if init is not None and resume is not None:
         raise common.fail("--init starts a new training and --resume continues one; give one",
                           2)
@@ -180,7 +187,7 @@ def train_command(
         from cnnkit.cli.train_source import start_model, training_data
 
         source = training_data(images_dir, data, no_verify, size, color, fit, prepare_kind,
-                                strict, init, resume, quiet or as_json)
+                               strict, init, resume, quiet or as_json, mix_mnist, seed)
         images, labels, test = source["images"], source["labels"], source["test"]
         if resume is not None:
             trainer, _ = resume_trainer(resume, images, labels)

@@ -10,7 +10,7 @@ from cnnkit.cli import common, folder_opts
 
 def training_data(images_dir: Path | None, data: Path | None, no_verify: bool, size, color,
                   fit, prepare, strict: bool, init: Path | None, resume: Path | None,
-                  quiet: bool) -> dict:
+                  quiet: bool, mix_mnist: int = 0, seed: int = 0) -> dict:
     """images, labels, test (or None), the header's ``data`` field and its other fields
     (``classes``, ``image``), and the ``--init`` model (or None)."""
     from cnnkit.nn.io import load_model
@@ -42,8 +42,13 @@ def training_data(images_dir: Path | None, data: Path | None, no_verify: bool, s
                               f" but train/ has {', '.join(train.classes)}; they must match")
         test = (tested.images, tested.labels)
     shape = (*options.size, options.channels)
-    return {"images": train.images, "labels": train.labels, "test": test,
-            "data": folder_opts.folder_info(train),
+    images, labels, info = train.images, train.labels, folder_opts.folder_info(train)
+    if mix_mnist:
+        images, labels = _mix_mnist(train, options, mix_mnist, data, no_verify, seed)
+        info["mnist_mixed_in"] = int(len(labels) - len(train.labels))
+        if not quiet:
+            common.err.print(f"mixed in {info['mnist_mixed_in']:,} MNIST training digits")
+    return {"images": images, "labels": labels, "test": test, "data": info,
             "fields": {"classes": train.classes, "image": folder_opts.image_header(options)},
             "start": start, "shape": shape, "classes": len(train.classes)}
 
@@ -93,3 +98,26 @@ def evaluation_pictures(images_dir: Path, header: dict, network, names: list[str
                           f"model's classes ({', '.join(names[:12])})")
     mapping = np.array([position[c] for c in dataset.classes], np.int64)
     return dataset.images, mapping[dataset.labels], dataset.root
+
+
+def _mix_mnist(train, options, count: int, data: Path | None, no_verify: bool, seed: int):
+    """The folder's pictures plus ``count`` MNIST training digits (chosen by ``seed``) of the
+    classes the folder has: rehearsal, so fine-tuning does not forget MNIST."""
+    import numpy as np
+
+    from cnnkit.cli.data_cmd import load_data
+
+    if options.size != (28, 28) or options.color != "grey":
+        raise common.fail("--mix-mnist needs 28x28 grey pictures (--prepare digits)", 2)
+    digits = {name: k for k, name in enumerate(train.classes) if name in "0123456789"
+              and len(name) == 1}
+    if not digits:
+        raise common.fail(f"{train.root}: --mix-mnist needs class folders named 0 to 9", 2)
+    images, labels = load_data("train", data, verify=not no_verify)
+    mapping = np.full(10, -1, np.int64)
+    for name, k in digits.items():
+        mapping[int(name)] = k
+    usable = np.flatnonzero(mapping[labels] >= 0)
+    picked = np.random.default_rng([seed, 3]).permutation(usable)[:count]
+    return (np.concatenate([train.images, images[picked]]),
+            np.concatenate([train.labels, mapping[labels[picked]]]))

@@ -127,7 +127,15 @@ def has_splits(root: Path) -> bool:
     """True when ``root`` holds train/ (or test/) with class folders inside, and nothing
     else that looks like a class."""
     parts = [root / name for name in SPLIT_FOLDERS if (root / name).is_dir()]
-    return bool(parts) and all(_subfolders(p) and not _pictures(p) for p in parts)
+    return bool(parts) and all(_subfolders(p) and not _loose_pictures(p) for p in parts)
+
+
+def _loose_pictures(folder: Path) -> bool:
+    """Whether pictures lie directly in ``folder`` (then it is a class, not a split)."""
+    try:
+        return any(p.suffix.lower() in SUFFIXES and p.is_file() for p in folder.iterdir())
+    except OSError as exc:
+        raise DataError(os_message(exc, "read the folder", folder)) from None
 
 
 def _subfolders(folder: Path) -> list[Path]:
