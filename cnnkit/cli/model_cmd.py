@@ -67,6 +67,11 @@ def resolve_model(model: Path | None) -> Path:
 
 @app.command("train", rich_help_panel=DIGITS)
 def train_command(
+    arch: Annotated[str, typer.Option(
+        "--arch", help="The network: a preset (digit_classifier, lenet5, keras-mnist-convnet, "
+        "bn-convnet), a line of steps such as 'conv 32 3 relu | maxpool 2 | flatten | dense 10 "
+        "softmax', or a file of steps or Keras JSON. See docs/model.md.",
+        rich_help_panel=RECIPE)] = "digit_classifier",
     epochs: Annotated[int, typer.Option("--epochs", min=1, rich_help_panel=RECIPE)] = 15,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, rich_help_panel=RECIPE)
                           ] = 128,
@@ -143,8 +148,8 @@ def train_command(
         "--plot", help="Also draw the learning curves to this PNG (needs cnnkit[plot]).",
         dir_okay=False, show_default=False)] = None,
 ) -> None:
-    """Train the digit_classifier CNN on MNIST (fetched on first use), or a CNN on your own
-    pictures (--images DIR), from scratch or fine-tuning a trained model (--init).
+    """Train a CNN on MNIST (fetched on first use) or on your own pictures (--images DIR):
+    the digit_classifier or any --arch, from scratch or fine-tuning a trained model (--init).
 
     A checkpoint is written after every epoch to OUTPUT with .ckpt.npz; Ctrl-C stops after the
     current batch and saves one. [dim]Example:[/] cnnkit train --epochs 15 -o model.npz
@@ -164,6 +169,9 @@ def train_command(
     if init is not None and resume is not None:
         raise common.fail("--init starts a new training and --resume continues one; give one",
                           2)
+    if init is not None and arch != "digit_classifier":
+        raise common.fail("--arch builds a new network and --init starts from a trained one; "
+                          "give one", 2)
     frozen = [n.strip() for item in freeze or [] for n in item.split(",") if n.strip()]
     try:
         from cnnkit.data.folder import parse_split
@@ -182,10 +190,14 @@ def train_command(
 
             require_matplotlib()
     with common.user_errors(), _limit_threads(threads):
+        from cnnkit.nn.arch import PRESETS, resolve, to_text
         from cnnkit.nn.train import TrainConfig, Trainer, default_val_split, resume_trainer
 
-        from cnnkit.cli.train_source import start_model, training_data
+        from cnnkit.cli.train_source import fit_network, start_model, training_data
 
+        network = None
+        if resume is None and init is None:  # a wrong architecture fails before data is read
+            network = resolve(arch, seed=seed, dropout=dropout)
         source = training_data(images_dir, data, no_verify, size, color, fit, prepare_kind,
                                strict, init, resume, quiet or as_json, mix_mnist, seed)
         images, labels, test = source["images"], source["labels"], source["test"]
@@ -202,15 +214,22 @@ def train_command(
                 raise common.fail(f"--val-split {val_split} leaves no training images: there "
                                   f"are {available:,} (--limit and the data); give a smaller "
                                   f"--val-split", 2)
-            config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr,
+            try:
+                if network is not None and source["fields"]:  # the pictures' shape, classes
+                    network = fit_network(network, source["shape"], source["classes"], seed)
+                network = start_model(source, network, init, seed, frozen, as_json or quiet)
+            except ValueError as exc:
+                raise common.fail(str(exc)) from None
+            if arch not in PRESETS or source["fields"] or init is not None:
+                arch = to_text(network)
+            config = TrainConfig(arch=arch, epochs=epochs, batch_size=batch_size, lr=lr,
                                  optimizer=optimizer.value, schedule=schedule.value,
                                  dropout=dropout, weight_decay=weight_decay, augment=augment,
                                  rotate=rotate, shear=shear, scale=scale, elastic=elastic,
                                  thickness=thickness, val_split=held, seed=seed, limit=limit,
                                  stratify=images_dir is not None, freeze=frozen)
             try:
-                model = start_model(source, config, init, as_json or quiet)
-                trainer = Trainer(config, images, labels, model=model)
+                trainer = Trainer(config, images, labels, model=network)
             except ValueError as exc:
                 raise common.fail(str(exc)) from None
         data_info = source["data"]
@@ -532,17 +551,22 @@ def summary_command(
     model: Annotated[Optional[Path], typer.Argument(
         help="A model file (default: the digit_classifier architecture).", show_default=False)
     ] = None,
+    arch: Annotated[Optional[str], typer.Option(
+        "--arch", help="Show this architecture instead (a preset, a line of steps or a file), "
+        "as cnnkit train --arch builds it.", show_default=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
 ) -> None:
     """Print the Keras-style layer table: output shapes and parameter counts.
 
-    [dim]Example:[/] cnnkit summary
+    [dim]Example:[/] cnnkit summary --arch keras-mnist-convnet
     """
+    if model is not None and arch is not None:
+        raise common.fail("give a MODEL file or --arch, not both", 2)
     with common.user_errors():
         if model is None:
-            from cnnkit.nn.model import digit_classifier
+            from cnnkit.nn.arch import resolve
 
-            network = digit_classifier()
+            network = resolve(arch or "digit_classifier")
         else:
             from cnnkit.nn.io import load_model
 
@@ -551,25 +575,31 @@ def summary_command(
 
 
 def _print_summary(network, as_json: bool) -> None:
+    from cnnkit.nn.arch import flops_per_image, to_text
+
     rows = network.summary_rows()
-    total = network.count_params()
+    total, trainable = network.count_params(), network.count_trainable()
     if as_json:
-        common.print_json({"layers": [{"layer": n, "output_shape": s, "params": p}
+        common.print_json({"name": network.name, "arch": to_text(network),
+                           "layers": [{"layer": n, "output_shape": s, "params": p}
                                       for n, s, p in rows],
-                           "total_params": total, "trainable_params": total,
-                           "non_trainable_params": 0})
+                           "total_params": total, "trainable_params": trainable,
+                           "non_trainable_params": total - trainable,
+                           "flops_per_image": flops_per_image(network)})
         return
     from rich.table import Table
 
-    table = Table(title="Model: \"digit_classifier\"", title_justify="left")
+    table = Table(title=f"Model: \"{common.escape(network.name)}\"", title_justify="left")
     table.add_column("Layer (type)")
     table.add_column("Output Shape")
     table.add_column("Param #", justify="right")
     for name, shape, params in rows:
         table.add_row(name, shape, f"{params:,}")
     common.out.print(table)
-    common.out.print(f"Total params: {total:,}\nTrainable params: {total:,}\n"
-                     f"Non-trainable params: 0")
+    common.out.print(f"Total params: {total:,}\nTrainable params: {trainable:,}\n"
+                     f"Non-trainable params: {total - trainable:,}")
+    common.out.print(f"arch: {common.escape(to_text(network))}", soft_wrap=True)
+    common.out.print(f"forward pass: {flops_per_image(network) / 1e6:,.2f} MFLOP per image")
 
 
 @app.command("info", rich_help_panel=DIGITS)

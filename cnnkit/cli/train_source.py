@@ -53,23 +53,35 @@ def training_data(images_dir: Path | None, data: Path | None, no_verify: bool, s
             "start": start, "shape": shape, "classes": len(train.classes)}
 
 
-def start_model(source: dict, config, init: Path | None, quiet: bool):
-    """The network training starts from: ``--init``'s (adapted to the classes), a fresh
-    network for a folder dataset's shape, or None (the digit_classifier). Raises ValueError."""
-    from cnnkit.nn.finetune import adapt, small_classifier
+def fit_network(network, shape: tuple[int, int, int], classes: int, seed: int):
+    """``--arch``'s network rebuilt for a folder dataset: its pictures' (H, W, C) as input,
+    its class count as the last step's units. Raises ValueError when a step does not fit."""
+    from cnnkit.nn.model import Sequential
 
-    if source["start"] is not None:
-        model, replaced = adapt(source["start"][0], source["shape"], source["classes"],
-                                seed=config.seed)
-        if not quiet:
-            new = (f"; a new output layer for {source['classes']} classes" if replaced else "")
-            frozen = f"; frozen: {', '.join(config.freeze)}" if config.freeze else ""
-            common.err.print(f"fine-tuning {common.escape(init)}{new}{frozen}")
-        return model
-    if source["fields"]:
-        return small_classifier(source["shape"], source["classes"], config.dropout,
-                                config.seed)
-    return None
+    config = network.config()
+    if tuple(config["input_shape"]) == tuple(shape) and network.output_shape[-1] == classes:
+        return network
+    config["input_shape"] = list(shape)
+    config["layers"][-1]["units"] = classes
+    rebuilt = Sequential.from_config(config, seed=seed)
+    rebuilt.name = network.name
+    return rebuilt
+
+
+def start_model(source: dict, network, init: Path | None, seed: int, freeze: list[str],
+                quiet: bool):
+    """The network training starts from: ``--init``'s (adapted to the classes) or
+    ``network`` (``--arch``'s). Raises ValueError."""
+    from cnnkit.nn.finetune import adapt
+
+    if source["start"] is None:
+        return network
+    model, replaced = adapt(source["start"][0], source["shape"], source["classes"], seed=seed)
+    if not quiet:
+        new = f"; a new output layer for {source['classes']} classes" if replaced else ""
+        frozen = f"; frozen: {', '.join(freeze)}" if freeze else ""
+        common.err.print(f"fine-tuning {common.escape(init)}{new}{frozen}")
+    return model
 
 
 def evaluation_pictures(images_dir: Path, header: dict, network, names: list[str], prepare,

@@ -1,26 +1,11 @@
-"""Models for a folder dataset: a fresh classifier of any input shape and class count, or a
-trained model adapted to new classes (fine-tuning)."""
+"""Fine-tuning: a trained model adapted to a dataset's classes."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from cnnkit.nn.layers import Conv2D, Dense, Dropout, Flatten, MaxPool2D
+from cnnkit.nn.layers import Dense
 from cnnkit.nn.model import Sequential
-
-
-def small_classifier(input_shape: tuple[int, int, int], classes: int, dropout: float = 0.15,
-                     seed: int = 0) -> Sequential:
-    """The digit_classifier's architecture for any (H, W, C) input and class count:
-    Conv2D(32, 3x3, relu) -> MaxPool 2x2 -> Flatten -> Dense(128, relu) -> Dropout ->
-    Dense(classes, softmax). (Other architectures come from ``--arch``.)"""
-    height, width, _ = input_shape
-    if height < 4 or width < 4:
-        raise ValueError(f"pictures of {width}x{height} are too small for a 3x3 convolution "
-                         f"and 2x2 pooling; use --image-size 4 or more")
-    return Sequential([Conv2D(32, 3, activation="relu"), MaxPool2D(2), Flatten(),
-                       Dense(128, activation="relu"), Dropout(dropout),
-                       Dense(classes, activation="softmax")], input_shape, seed=seed)
 
 
 def output_units(model: Sequential) -> int:

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from cnnkit.nn.model import Sequential, digit_classifier, prepare
+from cnnkit.nn.model import Sequential, prepare
 from cnnkit.nn.optim import learning_rate, make_optimizer
 from cnnkit.ops.augment import distort_images, draw_distortions, shift_images
 
@@ -24,6 +24,7 @@ MAX_SHIFT = 2  # pixels, for --augment
 class TrainConfig:
     """The training recipe. The defaults are the recipe behind the bundled model."""
 
+    arch: str = "digit_classifier"  # a preset name or an architecture line (nn/arch.py)
     epochs: int = 15
     batch_size: int = 128
     lr: float = 2e-3
@@ -70,6 +71,9 @@ class TrainConfig:
         if self.optimizer not in OPTIMIZERS or self.schedule not in SCHEDULES:
             raise ValueError(f"unknown optimizer or schedule: {self.optimizer!r}, "
                              f"{self.schedule!r}")
+        if not isinstance(self.arch, str) or not self.arch:
+            raise ValueError(f"arch must be a preset name or an architecture line, got "
+                             f"{self.arch!r:.60}")
         for name in ("augment", "stratify"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
@@ -176,15 +180,23 @@ class Trainer:
         else:
             self.val_x = self.val_y = None
         self.images, self.labels = images, labels
-        self.model = model or digit_classifier(config.dropout, seed=config.seed)
+        if model is None:
+            from cnnkit.nn.arch import resolve
+
+            model = resolve(config.arch, seed=config.seed, dropout=config.dropout)
+        classes = model.output_shape[-1]
+        if len(labels) and int(labels.max()) >= classes:
+            raise ValueError(f"the labels go up to {int(labels.max())} but the network's last "
+                             f"step has {classes} units: use dense {int(labels.max()) + 1} "
+                             f"softmax")
+        self.model = model
         names = {layer.name for layer in self.model.layers}
         unknown = [n for n in config.freeze if n not in names]
         if unknown:
             raise ValueError(f"--freeze {unknown[0]}: no such layer; the layers are "
                              f"{', '.join(layer.name for layer in self.model.layers)}")
-        self.trained = [layer.name for layer in self.model.layers
-                        if layer.name not in config.freeze]
-        if not any(layer.params for layer in self.model.layers if layer.name in self.trained):
+        if not any(layer.params for layer in self.model.layers
+                   if layer.name not in config.freeze):
             raise ValueError("--freeze leaves no layer with weights to train")
         self.optimizer = make_optimizer(config.optimizer, self._trained(
             self.model.named_params()), config.weight_decay)
