@@ -18,7 +18,6 @@ the options, so a second run starts at once and an edited folder is read again.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -28,14 +27,17 @@ from pathlib import Path
 import numpy as np
 
 from cnnkit.data.decode import FITS, decode_picture
+from cnnkit.data.folder_cache import cache_key, folder_cache_dir, read_cached, write_cached
 from cnnkit.errors import DataError, os_message
+
+__all__ = ["FolderDataset", "FolderOptions", "LoadProgress", "folder_cache_dir", "has_splits",
+           "load_events", "load_folder", "parse_split", "scan", "split_count"]
 
 SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm",
             ".pgm", ".pbm", ".pnm")
 COLORS = ("grey", "rgb")
 PREPARES = (None, "digits")
 MAX_SIDE = 512  # --image-size beyond this would need gigabytes for a modest folder
-CACHE_VERSION = 1
 SPLIT_FOLDERS = ("train", "test")
 
 
@@ -227,15 +229,17 @@ def load_events(root: Path, options: FolderOptions = FolderOptions(), *, split: 
             yield LoadProgress("read", stop, total)
         cut = len(str(base)) + 1
         relative = [path[cut:] for path, _ in items]
-        key = _cache_key(options, classes, relative, [label for _, label in items], digests)
-        cached = _cache_read(key) if cache else None
+        key = cache_key(asdict(options), classes, relative, [label for _, label in items],
+                        digests)
+        cached = read_cached(key) if cache else None
         if cached is not None:
             images, labels, meta = cached
             skipped = [tuple(s) for s in meta["skipped"]]
             files, notes, from_cache = meta["files"], meta["notes"], True
         else:
             decoded: list = [None] * total
-            jobs = [(contents[k], items[k][0], options) for k in range(total)]
+            jobs = [(contents[k] if contents[k] is not None else digests[k], items[k][0],
+                     options) for k in range(total)]
             del contents
             for start, stop, results in _chunks(pool, _decode_all, jobs):
                 decoded[start:stop] = results
@@ -244,7 +248,7 @@ def load_events(root: Path, options: FolderOptions = FolderOptions(), *, split: 
             images, labels, files, skipped, notes = _assemble(decoded, items, relative, options)
             from_cache = False
             if cache:
-                _cache_write(key, images, labels, {"files": files, "skipped": skipped,
+                write_cached(key, images, labels, {"files": files, "skipped": skipped,
                                                    "notes": notes})
     if skipped and strict:
         name, why = skipped[0]
@@ -276,14 +280,16 @@ def _chunks(pool, work, jobs: list):
 
 
 def _read_all(paths: list[str]) -> list[tuple[bytes | None, str]]:
-    """(contents, digest) per file; (None, "") for a file that cannot be read."""
+    """(contents, digest) per file; (None, why) for a file that cannot be read."""
+    from cnnkit.errors import os_reason
+
     out = []
     for path in paths:
         try:
             with open(path, "rb") as fh:
                 data = fh.read()
-        except OSError:
-            out.append((None, ""))
+        except OSError as exc:
+            out.append((None, f"cannot read it: {os_reason(exc)}"))
             continue
         out.append((data, hashlib.blake2b(data, digest_size=16).hexdigest()))
     return out
@@ -292,8 +298,8 @@ def _read_all(paths: list[str]) -> list[tuple[bytes | None, str]]:
 def _decode_all(jobs: list) -> list:
     out = []
     for data, path, options in jobs:
-        if data is None:
-            out.append("cannot read the file (permission denied or gone)")
+        if isinstance(data, str):  # why the file could not be read
+            out.append(data)
             continue
         out.append(decode_picture(data, options.size, options.color, options.fit,
                                   options.prepare, options.max_pixels, Path(path)))
@@ -335,56 +341,6 @@ def _assemble(decoded: list, items, relative: list[str], options: FolderOptions)
 
 _FIT_WORDS = {"pad": "scaling to fit and padding with the border colour",
               "stretch": "stretching", "crop": "scaling to cover and cropping the middle"}
-
-
-# ------------------------------------------------------------------------------------------
-# the cache
-
-
-def folder_cache_dir() -> Path:
-    from cnnkit.data.mnist import cache_dir
-
-    return cache_dir() / "folders"
-
-
-def _cache_key(options: FolderOptions, classes, relative, labels, digests) -> str:
-    digest = hashlib.sha256()
-    digest.update(json.dumps({"version": CACHE_VERSION, "options": asdict(options),
-                              "classes": classes}, sort_keys=True).encode())
-    for name, label, content in zip(relative, labels, digests):
-        digest.update(f"\0{name}\0{label}\0{content}".encode())
-    return digest.hexdigest()
-
-
-def _cache_read(key: str):
-    """(images, labels, meta) from the cache, or None when absent or unusable (then the
-    folder is decoded again: a damaged cache file only costs time)."""
-    path = folder_cache_dir() / f"{key}.npz"
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            meta = json.loads(archive["meta"].tobytes().decode())
-            images, labels = archive["images"], archive["labels"]
-        if meta.get("key") != key or len(images) != len(labels):
-            return None
-        return images, labels, meta
-    except Exception:  # noqa: BLE001 - any failure means "not cached"
-        return None
-
-
-def _cache_write(key: str, images, labels, meta: dict) -> None:
-    """Write the decoded arrays; a cache that cannot be written (read-only home, disk full)
-    is not an error: the next run decodes again."""
-    from cnnkit.files import atomic_path
-
-    folder = folder_cache_dir()
-    meta = {**meta, "key": key}
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with atomic_path(folder / f"{key}.npz", force=True, now=True) as tmp:
-            np.savez(tmp, images=images, labels=labels,
-                     meta=np.frombuffer(json.dumps(meta).encode(), np.uint8))
-    except Exception:  # noqa: BLE001 - see the docstring
-        pass
 
 
 # ------------------------------------------------------------------------------------------
