@@ -94,7 +94,8 @@ def main() -> None:
 
 
 def train_throughput(dataset, images, labels, threads: int) -> None:
-    """One epoch each, alternating folder and IDX three times; medians of img/s."""
+    """One epoch each, alternating folder and IDX three times after a warm-up epoch; medians
+    of img/s."""
     from threadpoolctl import threadpool_limits
 
     from cnnkit.nn.train import TrainConfig, Trainer
@@ -104,6 +105,7 @@ def train_throughput(dataset, images, labels, threads: int) -> None:
     config = dict(epochs=1, val_split=0, augment=True, seed=0)
     speeds = {"folder": [], "idx": []}
     with threadpool_limits(1, user_api="blas"):
+        list(Trainer(TrainConfig(**config), images, labels).run())  # warm-up: load the kernels
         for _ in range(3):
             for name, (x, y) in (("folder", (dataset.images, dataset.labels)),
                                  ("idx", (images, labels))):
