@@ -13,7 +13,6 @@ reused, so an interrupted run continues.
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 from pathlib import Path

@@ -144,7 +144,8 @@ def annotated_matrix(matrix: np.ndarray, lo: float, hi: float, cell: int = 48,
     return image
 
 
-def filter_bank(kernels: np.ndarray, bias: np.ndarray, name: str = "conv") -> Figure:
+def filter_bank(kernels: np.ndarray, bias: np.ndarray, name: str = "conv",
+                shown: str = "") -> Figure:
     """Learned kernels (kh, kw, F) with biases (F,): tile f is kernel f, labelled ``conv/f``
     with its bias, values written in the cells. Boxes: ``"filters"``."""
     lo, hi = colormaps.signed_limits(kernels)
@@ -152,8 +153,10 @@ def filter_bank(kernels: np.ndarray, bias: np.ndarray, name: str = "conv") -> Fi
     tiles = [np.asarray(annotated_matrix(kernels[..., f], lo, hi)) for f in range(count)]
     labels = [f"{name}/{f}\nbias {bias[f]:+.3f}" for f in range(count)]
     body, boxes = viz.grid_with_boxes(tiles, labels, columns=8, gap=10)
+    reads = "input pixels scaled to 0..1" if name == "conv" else "reading feature maps"
+    what = f"; {shown}" if shown else ""
     title = viz.title_bar(f"the {count} learned {kernels.shape[0]}x{kernels.shape[1]} kernels "
-                          "(correlation, input pixels scaled to 0..1)", body.width, "RGB")
+                          f"of {name} (correlation, {reads}{what})", body.width, "RGB")
     bar = colour_bar(colormaps.DIVERGING, lo, hi, "kernel weight")
     image, tops = viz.stack_vertically([title, body, bar])
     return Figure(image, {"filters": _shift(boxes, 0, tops[1])})

@@ -150,6 +150,30 @@ def activate(tx: Transaction | None) -> Iterator[None]:
         _ACTIVE.reset(token)
 
 
+def run_apart(work, *args):
+    """``work(*args)`` with its writes in a transaction of its own, which it returns beside
+    the result (for :func:`keep`); on failure its files are removed and the error raised.
+    Works in any thread: a batch may prepare several files at once."""
+    tx = Transaction()
+    try:
+        with activate(tx):
+            result = work(*args)
+    except BaseException:
+        tx.rollback()
+        raise
+    return result, tx
+
+
+def keep(tx: Transaction) -> None:
+    """Add the writes of ``tx`` to the transaction active here, or rename them into place
+    now if there is none."""
+    outer = _ACTIVE.get()
+    if outer is not None:
+        outer.absorb(tx)
+    else:
+        tx.commit()
+
+
 def commit_now() -> None:
     """Rename the files finished so far into place (e.g. a trained model, before its
     checkpoint is deleted). Does nothing outside a transaction."""

@@ -66,3 +66,160 @@ def sample_alpha(alpha: np.ndarray, kernel_shape: tuple[int, int], border: str, 
     """
     top, left = (kernel_shape[0] // 2, kernel_shape[1] // 2) if border == "valid" else (0, 0)
     return np.ascontiguousarray(alpha[top::stride, left::stride][:out_shape[0], :out_shape[1]])
+
+
+EDGES_SATURATED = 0.1  # percent of values the "edges" range lets saturate (as imaging.py)
+
+
+def filter_to_pixels(image: np.ndarray, flt: Filter, options: FilterOptions, mode: str,
+                     maxval: float, out_dtype=None, *, budget: int = 1 << 20,
+                     overwrite: bool = False) -> tuple[np.ndarray, dict]:
+    """Filter an 8- or 16-bit picture straight to pixels, a block of rows at a time.
+
+    The same pixels as ``apply_filter`` then ``imaging.map_range`` and rounding, bit for bit,
+    without a float32 copy of the picture or of the result: only a few rows are float32 at
+    a time. ``stretch`` and ``edges`` need statistics of the whole output first, so their
+    blocks are filtered two or three times (3x3 filters cost less than the memory they
+    would otherwise fill).
+
+    image : ndarray, shape (H, W) or (H, W, C), uint8 or uint16
+    mode : one of "clip", "abs", "offset", "stretch", "edges"
+    out_dtype : uint8 or uint16 (default: the image's); uint16 pixels shrink to 0-255 in uint8
+    budget : float32 values per block of rows (4 MB by default: the blocks stay in cache)
+    overwrite : allow the pixels to be written over ``image`` (when shape and dtype match and
+        it is writable), which saves a picture's worth of memory; ``image`` is then garbage
+        unless it is the returned array
+    Returns (pixels, shape (Ho, Wo) or (Ho, Wo, C), and ``{"min", "max", "clipped"}`` as
+    ``map_range`` reports them).
+    """
+    from cnnkit.ops.filter2d import FilterRows
+    from cnnkit.ops.quantize import RangeStats, finish, to_pixels
+
+    def rows_of(kernel):
+        try:
+            return FilterRows(image, kernel, op=options.op, border=options.border,
+                              cval=options.cval, stride=options.stride)
+        except ValueError as exc:
+            raise KernelError(str(exc)) from None
+
+    makers = [rows_of(k) for k in (flt.kernels if flt.magnitude else (flt.kernel,))]
+    first = makers[0]
+    blocks = first.blocks(budget)
+    height = max(b - a for a, b in blocks)
+    buffers = [np.empty((height, first.row_size), np.float32) for _ in makers]
+
+    def filtered(start, stop):
+        values = [m.compute(start, stop, buf) for m, buf in zip(makers, buffers)]
+        finish(values[0], values[1] if len(values) > 1 else None, options.bias, options.relu)
+        return values[0]
+
+    stats = RangeStats(100 - EDGES_SATURATED if mode == "edges" else None)
+    scan_fused = len(makers) == 1 and first.fused()
+    if mode in ("stretch", "edges") and scan_fused:  # scanned where the values are made
+        scanned, left = first.stats(0, np.zeros(2, np.uint32), stats.arrays(), options.bias,
+                                    options.relu)
+        stats.count += scanned
+        for start, stop in left:
+            stats.add(filtered(start, stop))
+        if stats.needs_refine():
+            first.stats(1, stats.wanted(), stats.arrays(), options.bias, options.relu)
+            for start, stop in left:
+                stats.refine(filtered(start, stop))
+    elif mode in ("stretch", "edges"):
+        for start, stop in blocks:
+            stats.add(filtered(start, stop))
+        if stats.needs_refine():
+            for start, stop in blocks:
+                stats.refine(filtered(start, stop))
+    shift, scale = 0.0, 0.0
+    if mode == "offset":
+        shift = (maxval + 1) / 2 if maxval > 1 else maxval / 2
+    elif mode == "stretch":
+        shift, span = stats.min, stats.max - stats.min
+        scale = maxval / span if span > 0 else 0.0
+    elif mode == "edges":
+        top = stats.percentile()
+        scale = maxval / top if top > 0 else 0.0
+    out_dtype = np.dtype(out_dtype or image.dtype)
+    in_place = (overwrite and len(blocks) > 1 and image.flags.writeable
+                and image.flags.c_contiguous and out_dtype == image.dtype
+                and first.out_shape == image.shape)
+    out = (image.reshape(first.out_h, first.row_size) if in_place
+           else np.empty((first.out_h, first.row_size), out_dtype))
+    outside = np.zeros(first.out_h, np.int64)
+    if (not in_place and len(makers) == 1 and first.fused()
+            and out.dtype in (np.uint8, np.uint16)):
+        return _fused_pixels(first, buffers[0], mode, shift, scale, maxval, options, stats,
+                             out)
+    # In place, a block's pixels wait until the next block has read the rows it shares with
+    # this one (the kernel reaches a few rows past a block's edge), then go into the image.
+    waiting = []
+    for start, stop in blocks:
+        values = filtered(start, stop)
+        if mode not in ("stretch", "edges"):
+            stats.add(values)
+        if in_place:
+            while waiting:
+                begin, pixels = waiting.pop()
+                out[begin:begin + len(pixels)] = pixels
+            pixels = np.empty((stop - start, first.row_size), out_dtype)
+            to_pixels(values, mode, shift, scale, maxval, pixels, outside[start:stop])
+            waiting.append((start, pixels))
+        else:
+            to_pixels(values, mode, shift, scale, maxval, out[start:stop],
+                      outside[start:stop])
+    for begin, pixels in waiting:
+        out[begin:begin + len(pixels)] = pixels
+    clipped = 100.0 * int(outside.sum()) / out.size
+    return (out.reshape(first.out_shape),
+            {"min": stats.min, "max": stats.max, "clipped": clipped})
+
+
+def _fused_pixels(rows, buffer, mode, shift, scale, maxval, options, stats, out):
+    """The last pass of ``filter_to_pixels`` in one kernel (3x3, stride 1): source rows are
+    widened, summed and mapped a pair at a time, so only a few rows are ever float32."""
+    from cnnkit.ops.quantize import MAPPINGS, finish, to_pixels
+
+    out_max = 255.0 if out.dtype == np.uint8 else 65535.0
+    out_scale = 255.0 / maxval if out.dtype == np.uint8 else 1.0
+    (lo, hi, cut), left = rows.pixels(MAPPINGS.index(mode), shift, scale, maxval, out_scale,
+                                      out_max, options.bias, options.relu, out)
+    outside = np.zeros(rows.out_h, np.int64)
+    for start, stop in left:
+        values = rows.compute(start, stop, buffer)
+        finish(values, None, options.bias, options.relu)
+        if mode not in ("stretch", "edges"):
+            stats.add(values)
+        to_pixels(values, mode, shift, scale, maxval, out[start:stop], outside[start:stop])
+    count = int(outside.sum()) + cut
+    if mode not in ("stretch", "edges"):
+        stats.merge(lo, hi)
+    clipped = 100.0 * count / out.size
+    return (out.reshape(rows.out_shape),
+            {"min": stats.min, "max": stats.max, "clipped": clipped})
+
+
+def pool_picture(image: np.ndarray, mode: str, size, stride, padding: str = "valid",
+                 budget: int = 1 << 22) -> np.ndarray:
+    """Max or average pooling of a picture of any dtype, a block of output rows at a time.
+
+    The same values as ``ops.pool.max_pool``/``avg_pool`` of a float32 copy (each window is
+    pooled by the same kernel), without that copy: with ``valid`` padding each block
+    converts only its own source rows. ``same`` padding pools the whole picture at once.
+
+    image : ndarray, shape (H, W) or (H, W, C); size, stride : (h, w)
+    Returns float32, shape (Ho, Wo) or (Ho, Wo, C).
+    """
+    from cnnkit.ops.pool import avg_pool, max_pool, pool_output_size
+
+    pool = max_pool if mode == "max" else avg_pool
+    (kh, kw), (sh, sw) = size, stride
+    height = image.shape[0]
+    out_h = pool_output_size(height, kh, sh, padding) if padding == "valid" else 0
+    row_values = max(1, image[0].size)
+    rows = max(1, budget // row_values // max(1, sh))
+    if padding != "valid" or out_h <= rows:
+        return pool(image, (kh, kw), (sh, sw), padding)
+    parts = [pool(image[a * sh:(min(out_h, a + rows) - 1) * sh + kh], (kh, kw), (sh, sw),
+                  padding) for a in range(0, out_h, rows)]
+    return np.concatenate(parts, axis=0)

@@ -54,14 +54,18 @@ class Picture:
         return 16 if self.maxval > 255 else 8
 
 
-def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS, grey: bool = False
-               ) -> Picture:
+def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS, grey: bool = False,
+               *, native: bool = False) -> Picture:
     """Read an image file, refusing anything that is not a complete image under the limit.
 
     ``grey=True`` converts colour to one grey channel (ITU-R 601 luma) while decoding; a JPEG
-    then decodes its luminance only, which is about twice as fast. Raises ImageError naming
-    the file and the problem.
+    then decodes its luminance only, which is about twice as fast. ``native=True`` keeps
+    8- and 16-bit pixels (and alpha) as uint8/uint16 arrays instead of float32, a quarter or
+    half the memory (float files stay float32). ``path`` may be ``-`` for standard input.
+    Raises ImageError naming the file and the problem.
     """
+    if str(path) == "-":
+        return _read_stdin(max_pixels, grey, native)
     path = Path(path)
     checks.check_readable(path)
     try:
@@ -74,13 +78,15 @@ def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS, grey: bool = Fa
             checks.check_decode_memory(path, width, height, 1 if grey else len(img.getbands()))
             if grey and img.format == "JPEG":
                 img.draft("L", img.size)  # same size, luminance only
-            img.load()
-            if getattr(img, "format", None) == "PNG":
-                wide = _read_png_rgb16(path)
+            if getattr(img, "format", None) == "PNG":  # before Pillow decodes it to 8 bits
+                wide = _read_png_rgb16(path, native)
                 if wide is not None:
                     return wide
-            img = ImageOps.exif_transpose(img)
-            picture = _to_picture(img, grey)
+            img.load()
+            if img.getexif().get(_ORIENTATION, 1) != 1:  # else Pillow would copy it
+                img = ImageOps.exif_transpose(img)
+            picture = _to_picture(img, grey, native)
+            float_file = img.mode == "F"  # only float files can hold NaN or infinity
     except UnidentifiedImageError:
         raise ImageError(f"{path}: not an image file in a format cnnkit reads (PNG, JPEG, BMP, "
                          f"GIF, TIFF, WebP, PNM)") from None
@@ -89,12 +95,34 @@ def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS, grey: bool = Fa
         if not isinstance(exc, ImageError):
             checks.png_pixel_data(path, keep=False)  # a PNG's own, more precise, message
         raise checks.decode_error(path, exc) from None
-    checks.check_finite(path, picture.pixels)
+    if float_file:
+        checks.check_finite(path, picture.pixels)
     return picture
 
 
-def _to_picture(img: Image.Image, force_grey: bool = False) -> Picture:
+_ORIENTATION = 0x0112  # the EXIF tag
+
+
+def _read_stdin(max_pixels: int, grey: bool, native: bool) -> Picture:
+    """Read a picture piped to standard input, through a temporary file (so the same checks
+    and decoders apply; Pillow needs to seek)."""
+    import shutil
+    import sys
+    import tempfile
+
+    with tempfile.NamedTemporaryFile(prefix="cnnkit-stdin-") as tmp:
+        shutil.copyfileobj(sys.stdin.buffer, tmp)
+        tmp.flush()
+        try:
+            return read_image(Path(tmp.name), max_pixels, grey, native=native)
+        except ImageError as exc:
+            raise ImageError(str(exc).replace(tmp.name, "standard input", 1)) from None
+
+
+def _to_picture(img: Image.Image, force_grey: bool = False, native: bool = False) -> Picture:
     mode = img.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N") and native:
+        return Picture(_strips(img).astype(np.uint16, copy=False), None, 65535.0)
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
         values = np.asarray(img, dtype=np.float32)
         return Picture(np.clip(values, 0, 65535), None, 65535.0)
@@ -105,6 +133,13 @@ def _to_picture(img: Image.Image, force_grey: bool = False) -> Picture:
     grey = force_grey or mode in ("1", "L", "LA", "La", "I;16") or (
         mode == "P" and _palette_is_grey(img))
     target = ("LA" if has_alpha else "L") if grey else ("RGBA" if has_alpha else "RGB")
+    if native:  # no float32 copy, and no converted copy when the mode already fits
+        array = _strips(img if img.mode == target else img.convert(target))
+        if not has_alpha:
+            return Picture(array, None, 255.0)
+        colour = array[..., :-1].squeeze(-1) if grey else array[..., :-1]
+        return Picture(np.ascontiguousarray(colour), np.ascontiguousarray(array[..., -1]),
+                       255.0)
     array = np.asarray(img.convert(target), dtype=np.float32)
     if has_alpha:
         return Picture(np.ascontiguousarray(array[..., :-1].squeeze(-1) if grey else
@@ -112,15 +147,33 @@ def _to_picture(img: Image.Image, force_grey: bool = False) -> Picture:
     return Picture(array, None, 255.0)
 
 
+def _strips(img: Image.Image, strip_bytes: int = 1 << 22) -> np.ndarray:
+    """``np.asarray(img)`` a strip of rows at a time.
+
+    numpy's view of a Pillow image goes through ``tobytes()``, which holds the pixels twice
+    more (the encoded pieces and their join); strips keep that to a few megabytes.
+    """
+    width, height = img.size
+    first = np.asarray(img.crop((0, 0, width, min(height, 1))))
+    step = max(1, strip_bytes // max(1, first.nbytes))
+    if step >= height:
+        return np.asarray(img)
+    array = np.empty((height,) + first.shape[1:], first.dtype)
+    for top in range(0, height, step):
+        bottom = min(height, top + step)
+        array[top:bottom] = np.asarray(img.crop((0, top, width, bottom)))
+    return array
+
+
 def _palette_is_grey(img: Image.Image) -> bool:
     palette = np.asarray(img.getpalette() or [0, 0, 0]).reshape(-1, 3)
     return bool(np.all(palette[:, 0] == palette[:, 1]) and np.all(palette[:, 1] == palette[:, 2]))
 
 
-def _read_png_rgb16(path: Path) -> Picture | None:
+def _read_png_rgb16(path: Path, native: bool = False) -> Picture | None:
     """Decode a 16-bit RGB/RGBA PNG, which Pillow would cut to 8 bits; None for other PNGs.
 
-    Every PNG passes through here after Pillow decoded it, so the pixel data is also checked
+    Every PNG passes through here before Pillow decodes it, so the pixel data is also checked
     against the header's size (Pillow ignores data beyond what the header declares).
     """
     data = path.read_bytes()
@@ -142,7 +195,8 @@ def _read_png_rgb16(path: Path) -> Picture | None:
         rows = unfilter_rows(raw.reshape(height, stride + 1), 2 * channels)
     except ValueError as exc:
         raise ImageError(f"{path}: corrupt image ({exc})") from None
-    values = rows.view(">u2").reshape(height, width, channels).astype(np.float32)
+    values = rows.view(">u2").reshape(height, width, channels)
+    values = values.astype(np.uint16 if native else np.float32)
     alpha = values[..., 3].copy() if channels == 4 else None
     return Picture(np.ascontiguousarray(values[..., :3]), alpha, 65535.0)
 
@@ -184,19 +238,110 @@ def map_range(values: np.ndarray, mode: str, maxval: float) -> tuple[np.ndarray,
 
 
 def write_image(path: Path, pixels: np.ndarray, maxval: float, alpha: np.ndarray | None = None,
-                *, force: bool = False) -> None:
+                *, force: bool = False, compression: str = "fast", fmt: str | None = None
+                ) -> None:
     """Write pixels (already on ``[0, maxval]``) atomically; ``.npy``/float TIFF write raw floats.
 
     pixels : ndarray, shape (H, W) or (H, W, 3), float32
     alpha : ndarray, shape (H, W), or None; dropped for formats that cannot hold it (JPEG, BMP)
+    compression, fmt : as ``write_pixels``
     """
     path = Path(path)
     suffix = path.suffix.lower()
-    with atomic_path(path, force=force) as tmp:
-        if suffix == ".npy":
+    if suffix == ".npy" and fmt is None:
+        with atomic_path(path, force=force) as tmp:
             np.save(tmp, np.ascontiguousarray(pixels, dtype=np.float32))
-            return
-        _to_pil(pixels, maxval, alpha, suffix).save(tmp, format=_FORMATS.get(suffix))
+        return
+    fmt = fmt or _FORMATS.get(suffix)
+    if alpha is not None and fmt in _NO_ALPHA_FORMATS:
+        alpha = None
+    wide = maxval > 255 and holds_16bit(fmt, pixels.ndim == 3 or alpha is not None)
+
+    def rounded(values):
+        if wide:
+            return np.rint(values).astype(np.uint16)
+        return np.clip(np.rint(values * np.float32(255.0 / maxval)), 0, 255).astype(np.uint8)
+
+    write_pixels(path, rounded(pixels), None if alpha is None else rounded(alpha), force=force,
+                 compression=compression, fmt=fmt)
+
+
+def holds_16bit(fmt: str | None, colour_or_alpha: bool) -> bool:
+    """Whether cnnkit writes 16 bits per value in this format: PNG always, TIFF for grey."""
+    return fmt == "PNG" or (fmt == "TIFF" and not colour_or_alpha)
+
+
+def output_format(path: Path, fmt: str | None = None) -> str:
+    """The format to write: ``fmt`` (a name like ``png``) or the one ``path``'s suffix names.
+
+    Raises ImageError for an unknown name, or for ``-`` (standard output) without ``fmt``.
+    """
+    if fmt:
+        name = fmt.lower().lstrip(".")
+        if f".{name}" not in _FORMATS:
+            raise ImageError(f"--format: cannot write '{fmt}' (use one of "
+                             f"{', '.join(sorted({s.lstrip('.') for s in _FORMATS}))})")
+        return _FORMATS[f".{name}"]
+    if str(path) == "-":
+        raise ImageError("writing to standard output (-o -) needs --format, e.g. --format png")
+    check_output_suffix(path)
+    return _FORMATS.get(Path(path).suffix.lower(), "NPY")
+
+
+def write_pixels(path: Path, pixels: np.ndarray, alpha: np.ndarray | None = None, *,
+                 force: bool = False, compression: str = "fast", fmt: str | None = None,
+                 threads: int | None = None) -> None:
+    """Write integer pixels atomically, or to standard output when ``path`` is ``-``.
+
+    pixels : ndarray, shape (H, W) or (H, W, 3), uint8, or uint16 on 0-65535 (written with 16
+        bits where the format holds them, else rounded to 8)
+    alpha : ndarray, shape (H, W), same dtype, or None
+    compression : PNG only: "fast" (zlib level 1, the default) or "small" (level 9)
+    fmt : a Pillow format name ("PNG", "JPEG", ...); default from the suffix
+    threads : PNG deflate threads (default: one per core)
+    """
+    from cnnkit.encode import png_bytes
+
+    if pixels.dtype not in (np.uint8, np.uint16) or not (
+            pixels.ndim == 2 or (pixels.ndim == 3 and pixels.shape[2] == 3)):
+        raise ValueError(f"pixels must be (H, W) or (H, W, 3) uint8/uint16, got "
+                         f"{pixels.shape} {pixels.dtype}")
+    fmt = fmt or _FORMATS.get(Path(path).suffix.lower())
+    if alpha is not None and fmt in _NO_ALPHA_FORMATS:
+        alpha = None
+    if pixels.dtype == np.uint16 and not holds_16bit(fmt, pixels.ndim == 3 or alpha is not None):
+        pixels, alpha = (None if a is None else np.clip(np.rint(
+            a.astype(np.float32) * np.float32(255.0 / 65535.0)), 0, 255).astype(np.uint8)
+            for a in (pixels, alpha))
+    if fmt == "PNG":
+        pieces = png_bytes(pixels, alpha, compression, threads)
+    else:
+        pieces = [_pillow_bytes(pixels, alpha, fmt)]
+    if str(path) == "-":
+        import sys
+
+        for piece in pieces:
+            sys.stdout.buffer.write(piece)
+        sys.stdout.buffer.flush()
+        return
+    with atomic_path(Path(path), force=force) as tmp, open(tmp, "wb") as fh:
+        for piece in pieces:
+            fh.write(piece)
+
+
+def _pillow_bytes(pixels: np.ndarray, alpha: np.ndarray | None, fmt: str) -> bytes:
+    import io
+
+    if alpha is not None:
+        array = np.concatenate([pixels.reshape(pixels.shape[:2] + (-1,)), alpha[..., None]],
+                               axis=2)
+        image = Image.fromarray(array, mode="LA") if array.shape[2] == 2 else \
+            Image.fromarray(array)
+    else:
+        image = Image.fromarray(pixels)
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt)
+    return buffer.getvalue()
 
 
 def write_float(path: Path, values: np.ndarray, *, force: bool = False) -> None:
@@ -217,7 +362,7 @@ def write_float(path: Path, values: np.ndarray, *, force: bool = False) -> None:
 _FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP", ".gif": "GIF",
             ".tif": "TIFF", ".tiff": "TIFF", ".webp": "WEBP", ".ppm": "PPM", ".pgm": "PPM",
             ".pnm": "PPM"}
-_NO_ALPHA = (".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".pnm")
+_NO_ALPHA_FORMATS = ("JPEG", "BMP", "PPM")
 
 
 def check_output_suffix(path: Path, raw: bool = False) -> None:
@@ -232,44 +377,6 @@ def check_output_suffix(path: Path, raw: bool = False) -> None:
         choices = ", ".join(sorted(set(_FORMATS) | {".npy"}))
         raise ImageError(f"{path}: cannot write '{suffix or 'no suffix'}' files "
                          f"(use one of {choices})")
-
-
-def _to_pil(pixels: np.ndarray, maxval: float, alpha: np.ndarray | None, suffix: str):
-    """An 8-bit Pillow image, or a 16-bit one (grey, or colour as our own PNG) when both the
-    source and the format allow."""
-    keep_alpha = alpha is not None and suffix not in _NO_ALPHA
-    channels = [pixels] if pixels.ndim == 2 else [pixels[..., c] for c in range(pixels.shape[2])]
-    if keep_alpha:
-        channels.append(alpha)
-    stacked = np.stack(channels, axis=-1) if len(channels) > 1 else channels[0]
-    if maxval > 255 and suffix in (".png", ".tif", ".tiff"):
-        wide = np.rint(stacked).astype(np.uint16)
-        if wide.ndim == 2:
-            return Image.fromarray(wide)
-        if suffix == ".png":
-            return _Png16(wide)
-    array = np.clip(np.rint(stacked * np.float32(255.0 / maxval)), 0, 255).astype(np.uint8)
-    return Image.fromarray(array, mode="LA") if len(channels) == 2 else Image.fromarray(array)
-
-
-class _Png16:
-    """A 16-bit colour PNG, which Pillow cannot write: unfiltered rows, zlib, three chunks."""
-
-    def __init__(self, values: np.ndarray):
-        self.values = values  # (H, W, 2|3|4) uint16
-
-    def save(self, path, format=None):
-        height, width, channels = self.values.shape
-        colour = {2: 4, 3: 2, 4: 6}[channels]
-        rows = self.values.astype(">u2").reshape(height, width * channels).view(np.uint8)
-        raw = np.concatenate([np.zeros((height, 1), np.uint8), rows], axis=1).tobytes()
-        with open(path, "wb") as fh:
-            fh.write(b"\x89PNG\r\n\x1a\n")
-            header = struct.pack(">IIBBBBB", width, height, 16, colour, 0, 0, 0)
-            for kind, body in ((b"IHDR", header),
-                               (b"IDAT", zlib.compress(raw, 6)), (b"IEND", b"")):
-                fh.write(struct.pack(">I", len(body)) + kind + body)
-                fh.write(struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF))
 
 
 def side_by_side(left: np.ndarray, right: np.ndarray, fill: float, gap: int = 8) -> np.ndarray:

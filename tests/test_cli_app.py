@@ -75,7 +75,8 @@ def test_python_dash_m_and_a_user_error_exit_code():
 
 @pytest.mark.parametrize("module", ["cnnkit.ops", "cnnkit.kernels", "cnnkit.filtering",
                                     "cnnkit.nn", "cnnkit.pipeline", "cnnkit.explain",
-                                    "cnnkit.files", "cnnkit.errors", "cnnkit.limits"])
+                                    "cnnkit.files", "cnnkit.errors", "cnnkit.limits",
+                                    "cnnkit.kernel_text"])
 def test_library_layers_never_import_the_front_end(module):
     """ops, kernels (and nn) never import PIL, typer or rich: a scan of their imports."""
     import ast

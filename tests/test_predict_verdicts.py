@@ -130,7 +130,7 @@ def real_set():
 def test_real_handwriting_is_read(real_set):
     """The real-digit set (never copied into the project): 97.6% when this was written,
     85.2% before the stroke width was normalised."""
-    from bench.real_digits_bench import measure
+    from real_digits_bench import measure
 
     counts = measure(ROOT / "cnnkit" / "models" / "digit_classifier.npz", REAL)
     right, total = counts["all"]

@@ -87,6 +87,16 @@ def test_growing_strokes_keeps_small_loops_open():
     assert parts >= 2  # the paper outside, and the loop's inside still open
 
 
+def test_a_rectangular_loop_is_reopened_too():
+    crop = np.zeros((200, 16), np.float32)  # a narrow 0 drawn as a box, 1 px lines
+    crop[[0, -1], :] = 1
+    crop[:, [0, -1]] = 1
+    out, _, _ = stroke.normalise_stroke(crop)  # the hole is its own bounding box
+    from cnnkit.ops.label import label_components
+
+    assert label_components(out < 0.5)[1] >= 2
+
+
 def test_mnist_stroke_width_is_the_documented_figure():
     if not SHARED_MNIST.is_dir():
         pytest.skip("no ../shared/data/mnist")

@@ -11,6 +11,7 @@ from cnnkit import __version__
 from cnnkit.cli import common
 
 IMAGES = "Images: filters, pooling, stacks"
+_NOTICE: list = []  # the compile notice, installed once per process
 
 app = common.App(
     name="cnnkit",
@@ -37,3 +38,7 @@ def root(
 ) -> None:
     """See what a convolution does to a picture, and train and use a digit CNN."""
     common.STATE.debug = debug
+    if not _NOTICE:
+        from cnnkit.cli.notice import install
+
+        _NOTICE.append(install(common.err))

@@ -204,25 +204,27 @@ def progress(total: int, quiet: bool, label: str):
 
 
 def run_batch(files: list[Path], work, *, as_json: bool, quiet: bool, label: str,
-              describe, summary: bool = True) -> None:
+              describe, summary: bool = True, jobs: int = 1) -> None:
     """Run ``work(path) -> dict`` on every file, keep going past bad inputs, then summarise.
 
     Each result (or ``{"input", "error"}``) is printed as an NDJSON line with ``--json``, or by
     ``describe(result)`` otherwise. A file's outputs are all or nothing: a bad input leaves
     none of its own and the others are kept; a failure to write (disk full, read-only) or
     Ctrl-C stops the batch and removes every new file of the run. Exits 1 if any file failed.
+    ``jobs > 1`` runs that many files at once in threads (``work`` must be thread-safe);
+    results still come in order.
     """
     from cnnkit.errors import CnnkitError, WriteError
-    from cnnkit.files import commit_now, transaction
+    from cnnkit.files import commit_now, keep
 
     failures = 0
     with progress(len(files), quiet or as_json, label) as bar:
         task = bar.add_task("", total=len(files))
-        for path in files:
+        for path, outcome in _outcomes(files, work, jobs):
             bar.update(task, description=escape(path.name))
             try:
-                with transaction():
-                    result = work(path)
+                result, written = outcome()
+                keep(written)
             except WriteError:
                 raise
             except (CnnkitError, OSError, MemoryError) as exc:
@@ -251,6 +253,38 @@ def run_batch(files: list[Path], work, *, as_json: bool, quiet: bool, label: str
         if failures < len(files):
             commit_now()  # the good files' outputs are results; keep them
         raise typer.Exit(1)
+
+
+def _outcomes(files: list[Path], work, jobs: int):
+    """``(path, outcome)`` in order, ``outcome()`` returning ``(work(path), its writes)`` or
+    raising what it raised; with ``jobs > 1`` the next files already run in threads, a few
+    ahead. A file's writes are a transaction of its own, made in the thread that does them."""
+    from cnnkit.files import run_apart
+
+    if jobs <= 1 or len(files) < 2:
+        for path in files:
+            yield path, (lambda path=path: run_apart(work, path))
+        return
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(jobs) as pool:
+        pending = deque()
+        ahead = iter(files)
+        try:
+            for path in ahead:
+                pending.append((path, pool.submit(run_apart, work, path)))
+                if len(pending) > jobs:
+                    done, future = pending.popleft()
+                    yield done, future.result
+            while pending:
+                done, future = pending.popleft()
+                yield done, future.result
+        finally:  # stopped early: files already done by a thread leave nothing behind
+            for _, future in pending:
+                if not future.cancel():
+                    with contextlib.suppress(BaseException):
+                        future.result()[1].rollback()
 
 
 def output_path(source: Path, output: Path | None, out_dir: Path | None, name: str,
@@ -287,6 +321,34 @@ def check_outputs(files: list[Path], target_for) -> None:
             raise fail(f"{seen[key]} and {path} would both be written to {target}; "
                        f"rename one or use --out-dir")
         seen[key] = path
+
+
+def stream_inputs(inputs: list[Path], output: Path | None, threads: int | None, as_json: bool,
+                  out_format: str | None, raw: bool = False, out_dir: Path | None = None
+                  ) -> tuple[list[Path], bool, str | None]:
+    """:func:`image_inputs` for commands that also read standard input (``-``) and write
+    standard output (``-o -``): returns the files, whether the output is standard output,
+    and the output's format when it cannot come from a file name."""
+    stdin, stdout = Path("-") in inputs, output is not None and str(output) == "-"
+    if stdin and output is None:
+        raise fail("reading standard input (-) needs -o: a file, or - for standard output", 2)
+    if stdout and as_json:
+        raise fail("--json writes to standard output; it cannot go with -o -", 2)
+    fmt = None
+    if stdout or out_format:
+        with user_errors():
+            from cnnkit import imaging
+
+            fmt = imaging.output_format(output or Path("-"), out_format)
+    if stdin and len(inputs) == 1:
+        files = [Path("-")]
+    else:
+        files = image_inputs(inputs, None if stdout else output, threads, raw, out_dir)
+    if stdin or stdout:
+        from cnnkit.ops._jit import set_threads
+
+        set_threads(threads)
+    return files, stdout, fmt
 
 
 def image_inputs(inputs: list[Path], output: Path | None, threads: int | None,

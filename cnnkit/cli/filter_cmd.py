@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -37,6 +38,11 @@ class Range(str, Enum):
     float = "float"
 
 
+class Compression(str, Enum):
+    fast = "fast"
+    small = "small"
+
+
 class Direction(str, Enum):
     n = "n"
     ne = "ne"
@@ -52,6 +58,12 @@ Inputs = Annotated[list[Path], typer.Argument(
     help="Image files, folders (their images) or quoted globs.", show_default=False)]
 Output = Annotated[Optional[Path], typer.Option(
     "--output", "-o", help="Output file (one input only).", dir_okay=False)]
+PipeInputs = Annotated[list[Path], typer.Argument(
+    help="Image files, folders (their images) or quoted globs; - reads standard input.",
+    show_default=False)]
+PipeOutput = Annotated[Optional[Path], typer.Option(
+    "--output", "-o", help="Output file (one input only); - writes standard output (with "
+    "--format).", dir_okay=False)]
 OutDir = Annotated[Optional[Path], typer.Option(
     "--out-dir", help="Write outputs here instead of beside each input.", file_okay=False)]
 Force = Annotated[bool, typer.Option("--force", help="Overwrite existing outputs.")]
@@ -68,12 +80,13 @@ Compare = Annotated[bool, typer.Option(
 
 PARAMS = "Kernel parameters"
 MAX_STRIDE = 10_000
+IN_PLACE = 32 << 20  # decoded bytes above which pixels are written over the picture
 OUTPUT = "Output"
 
 
 @app.command("filter", rich_help_panel=IMAGES)
 def filter_command(
-    inputs: Inputs,
+    inputs: PipeInputs,
     kernel: Annotated[Optional[str], typer.Option(
         "--kernel", "-k", help="Named kernel (list them with [bold]cnnkit kernels[/]), or a "
         "learned one: model:conv/7.",
@@ -122,10 +135,17 @@ def filter_command(
     filter_alpha: Annotated[bool, typer.Option(
         "--filter-alpha", help="Filter the alpha channel too (default: passed through).",
         rich_help_panel=OUTPUT)] = False,
-    output: Output = None,
+    output: PipeOutput = None,
     out_dir: OutDir = None,
     force: Force = False,
     compare: Compare = False,
+    compression: Annotated[Compression, typer.Option(
+        "--compression", help="PNG: fast (zlib level 1, as OpenCV) or small (level 9, slow).",
+        rich_help_panel=OUTPUT)] = Compression.fast,
+    out_format: Annotated[Optional[str], typer.Option(
+        "--format", help="Output format (png, jpg, tiff, bmp, webp, ...) when the output "
+        "name has no suffix, as with -o -; default png.", rich_help_panel=OUTPUT,
+        show_default=False)] = None,
     as_json: Json = False,
     verbose: Verbose = False,
     quiet: Quiet = False,
@@ -162,20 +182,60 @@ def filter_command(
             mode = display_range(flt, relu)
         options = FilterOptions(op=op.value if op else flt.op, border=border.value, cval=cval,
                                 stride=stride, bias=bias, relu=relu)
-    files = common.image_inputs(inputs, output, threads, raw=mode == "float", out_dir=out_dir)
-    if mode != "float":  # a float output's suffix depends on the picture's channels
-        common.check_outputs(files, lambda path: common.output_path(
-            path, output, out_dir, flt.name, ".png", force))
+    files, stdout, fmt = common.stream_inputs(inputs, output, threads, as_json, out_format,
+                                              raw=mode == "float", out_dir=out_dir)
+    jobs = _jobs(files, threads)
+    write = Writing(output, out_dir, force, compression.value, fmt,
+                    "." + (out_format or "png").lower().lstrip("."), 1 if jobs > 1 else threads)
+    if mode != "float" and not stdout:  # a float output's suffix depends on the picture
+        common.check_outputs(files, lambda path: write.target(path, flt.name, write.suffix))
 
     def work(path: Path) -> dict:
-        return _filter_file(path, flt, options, mode, filter_alpha, output, out_dir, force,
-                            compare, max_pixels)
+        if jobs > 1:  # one Numba thread per file: the files are the parallel work
+            from cnnkit.ops._jit import set_threads
 
-    common.run_batch(files, work, as_json=as_json, quiet=quiet, label="filter",
-                     describe=lambda r: _describe(r, verbose))
+            set_threads(1)
+        return _filter_file(path, flt, options, mode, filter_alpha, write, compare,
+                            max_pixels)
+
+    common.run_batch(files, work, as_json=as_json, quiet=quiet or stdout, label="filter",
+                     describe=lambda r: _describe(r, verbose), jobs=jobs)
 
 
-def _filter_file(path, flt, options, mode, filter_alpha, output, out_dir, force, compare,
+def _jobs(files: list[Path], threads: int | None) -> int:
+    """Files to filter at once: one per core for a batch, so decoding and encoding (serial
+    per file) overlap the filtering of the others; 1 for one file or --threads 1."""
+    import os
+
+    cores = threads or os.cpu_count() or 1
+    if len(files) < 2 or cores < 2:
+        return 1
+    from cnnkit.ops._jit import threads_may_share
+
+    return min(cores, len(files)) if threads_may_share() else 1
+
+
+@dataclass(frozen=True)
+class Writing:
+    """Where and how ``cnnkit filter`` writes each result."""
+
+    output: Path | None
+    out_dir: Path | None
+    force: bool
+    compression: str
+    fmt: str | None  # a Pillow format name, or None: from the output's suffix
+    suffix: str  # of the names it makes up
+    threads: int | None = None  # for the PNG encoder (None: all cores)
+
+    def target(self, source: Path, name: str, suffix: str) -> Path:
+        if self.output is not None and str(self.output) == "-":
+            return self.output
+        if str(source) == "-" and self.output is None:
+            source = (self.out_dir or Path(".")) / "stdin"
+        return common.output_path(source, self.output, self.out_dir, name, suffix, self.force)
+
+
+def _filter_file(path, flt, options, mode, filter_alpha, write: Writing, compare,
                  max_pixels) -> dict:
     import numpy as np
 
@@ -184,10 +244,16 @@ def _filter_file(path, flt, options, mode, filter_alpha, output, out_dir, force,
     from cnnkit.filtering import apply_filter, sample_alpha
 
     started = time.perf_counter()
-    picture = imaging.read_image(path, max_pixels)
+    fused = mode != "float" and not compare and not filter_alpha
+    picture = imaging.read_image(path, max_pixels, native=fused)
     colour = picture.pixels.ndim == 3
-    suffix = (".tiff" if not colour else ".npy") if mode == "float" else ".png"
-    target = common.output_path(path, output, out_dir, flt.name, suffix, force)
+    suffix = (".tiff" if not colour else ".npy") if mode == "float" else write.suffix
+    target = write.target(path, flt.name, suffix)
+    if fused and picture.pixels.dtype in (np.uint8, np.uint16):
+        return _filter_pixels(path, picture, flt, options, mode, target, write, started)
+    if picture.pixels.dtype != np.float32:
+        picture = imaging.Picture(*(None if a is None else a.astype(np.float32)
+                                    for a in (picture.pixels, picture.alpha)), picture.maxval)
     result = apply_filter(picture.pixels, flt, options)
     if not np.isfinite(result).all():  # finite inputs, so only --scale/--bias can do this
         raise ImageError(f"{path}: the filtered values overflow float32; lower --scale, "
@@ -201,16 +267,51 @@ def _filter_file(path, flt, options, mode, filter_alpha, output, out_dir, force,
         alpha = imaging.map_range(alpha, "clip", picture.maxval)[0]
     if mode == "float":
         stats = imaging.map_range(result, "float", picture.maxval)[1]
-        imaging.write_float(target, result, force=force)
+        imaging.write_float(target, result, force=write.force)
     else:
         mapped, stats = imaging.map_range(result, mode, picture.maxval)
         if compare:
             mapped = imaging.side_by_side(picture.pixels, mapped, picture.maxval)
             alpha = None
-        imaging.write_image(target, mapped, picture.maxval, alpha, force=force)
+        imaging.write_image(target, mapped, picture.maxval, alpha, force=write.force,
+                            compression=write.compression, fmt=write.fmt)
+    return _report(path, target, flt, picture.shape, result.shape, mode, options, stats,
+                   started)
+
+
+def _filter_pixels(path, picture, flt, options, mode, target, write: Writing, started) -> dict:
+    """The 8/16-bit path: filtered straight to pixels in row blocks (no float32 copies)."""
+    import numpy as np
+
+    from cnnkit import imaging
+    from cnnkit.filtering import filter_to_pixels, sample_alpha
+
+    fmt = write.fmt or imaging.output_format(target)
+    alpha = picture.alpha
+    colour = picture.pixels.ndim == 3
+    wide = picture.maxval > 255 and imaging.holds_16bit(fmt, colour or alpha is not None)
+    out_dtype = np.uint16 if wide else np.uint8
+    # Large pictures are filtered over themselves (a picture's worth less memory); smaller
+    # ones take the one-pass 3x3 kernel, which cannot work in place.
+    pixels, stats = filter_to_pixels(picture.pixels, flt, options, mode, picture.maxval,
+                                     out_dtype, overwrite=picture.pixels.nbytes > IN_PLACE)
+    shape = picture.shape
+    picture.pixels = None  # not needed while encoding: frees the source, lowering the peak
+    if alpha is not None:
+        alpha = sample_alpha(alpha, flt.kernel.shape, options.border, options.stride,
+                             pixels.shape[:2])
+        if alpha.dtype != out_dtype:
+            alpha = np.clip(np.rint(alpha.astype(np.float32) * np.float32(255.0 / 65535.0)),
+                            0, 255).astype(np.uint8)
+    imaging.write_pixels(target, pixels, alpha, force=write.force,
+                         compression=write.compression, fmt=fmt, threads=write.threads)
+    return _report(path, target, flt, shape, pixels.shape, mode, options, stats, started)
+
+
+def _report(path, target, flt, shape, out_shape, mode, options, stats, started) -> dict:
     return {
         "input": str(path), "output": str(target), "kernel": flt.name,
-        "shape": list(picture.shape), "output_shape": list(result.shape), "range": mode,
+        "shape": list(shape), "output_shape": list(out_shape), "range": mode,
         "border": options.border, "stride": options.stride,
         "min": stats["min"], "max": stats["max"], "clipped": round(stats["clipped"], 4),
         "seconds": round(time.perf_counter() - started, 4),

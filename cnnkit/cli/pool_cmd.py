@@ -15,11 +15,11 @@ from cnnkit.cli.app import IMAGES, app
 from cnnkit.cli.filter_cmd import (
     Compare,
     Force,
-    Inputs,
     Json,
     MaxPixels,
     OutDir,
-    Output,
+    PipeInputs,
+    PipeOutput,
     Quiet,
     Threads,
     Verbose,
@@ -52,7 +52,7 @@ def _pair(text: str, option: str) -> tuple[int, int]:
 
 @app.command("pool", rich_help_panel=IMAGES)
 def pool_command(
-    inputs: Inputs,
+    inputs: PipeInputs,
     mode: Annotated[Mode, typer.Option("--mode", help="Max or average of each window.")
                     ] = Mode.max,
     size: Annotated[str, typer.Option("--size", help="Window: N or HxW (e.g. 3x2).")] = "2",
@@ -65,10 +65,13 @@ def pool_command(
     upscale: Annotated[bool, typer.Option(
         "--upscale", help="Enlarge the result back by the stride (nearest neighbour).")
     ] = False,
-    output: Output = None,
+    output: PipeOutput = None,
     out_dir: OutDir = None,
     force: Force = False,
     compare: Compare = False,
+    out_format: Annotated[Optional[str], typer.Option(
+        "--format", help="Output format (png, jpg, tiff, ...) for -o -; default png.",
+        show_default=False)] = None,
     as_json: Json = False,
     verbose: Verbose = False,
     quiet: Quiet = False,
@@ -81,35 +84,45 @@ def pool_command(
     """
     window = _pair(size, "--size")
     step = _pair(stride, "--stride") if stride is not None else window
-    files = common.image_inputs(inputs, output, threads, out_dir=out_dir)
+    files, stdout, fmt = common.stream_inputs(inputs, output, threads, as_json, out_format,
+                                              out_dir=out_dir)
     name = f"{mode.value}pool{'x'.join(map(str, window)) if window[0] != window[1] else window[0]}"
-    common.check_outputs(files, lambda path: common.output_path(
-        path, output, out_dir, name, ".png", force))
+    suffix = "." + (out_format or "png").lower().lstrip(".")
+    if not stdout:
+        common.check_outputs(files, lambda path: common.output_path(
+            (out_dir or Path(".")) / "stdin" if str(path) == "-" else path, output, out_dir,
+            name, suffix, force))
 
     def work(path: Path) -> dict:
         return _pool_file(path, mode.value, window, step, padding.value, upscale, name, output,
-                          out_dir, force, compare, max_pixels)
+                          out_dir, force, compare, max_pixels, fmt, suffix)
 
-    common.run_batch(files, work, as_json=as_json, quiet=quiet, label="pool",
+    common.run_batch(files, work, as_json=as_json, quiet=quiet or stdout, label="pool",
                      describe=lambda r: _describe(r, verbose))
 
 
 def _pool_file(path, mode, window, step, padding, upscale, name, output, out_dir, force,
-               compare, max_pixels) -> dict:
+               compare, max_pixels, fmt=None, suffix=".png") -> dict:
     import numpy as np
 
     from cnnkit import imaging
     from cnnkit.errors import ImageError
     from cnnkit.limits import check_pixels
-    from cnnkit.ops.pool import avg_pool, max_pool
+    from cnnkit.filtering import pool_picture
 
     started = time.perf_counter()
-    picture = imaging.read_image(path, max_pixels)
-    target = common.output_path(path, output, out_dir, name, ".png", force)
-    pool = max_pool if mode == "max" else avg_pool
+    # 8/16-bit pictures stay integers until pooled a block of rows at a time (a float32 copy
+    # of a 100-megapixel colour picture alone would take 1.2 GB)
+    picture = imaging.read_image(path, max_pixels, native=not compare)
+    if output is not None and str(output) == "-":
+        target = output
+    else:
+        source = (out_dir or Path(".")) / "stdin" if str(path) == "-" else path
+        target = common.output_path(source, output, out_dir, name, suffix, force)
     try:
-        result = pool(picture.pixels, window, step, padding)
-        alpha = None if picture.alpha is None else pool(picture.alpha, window, step, padding)
+        result = pool_picture(picture.pixels, mode, window, step, padding)
+        alpha = (None if picture.alpha is None
+                 else pool_picture(picture.alpha, mode, window, step, padding))
     except ValueError as exc:
         raise ImageError(f"{path}: {exc}") from None
     shown = result
@@ -121,7 +134,7 @@ def _pool_file(path, mode, window, step, padding, upscale, name, output, out_dir
     if compare:
         shown = imaging.side_by_side(picture.pixels, shown, picture.maxval)
         alpha = None
-    imaging.write_image(target, shown, picture.maxval, alpha, force=force)
+    imaging.write_image(target, shown, picture.maxval, alpha, force=force, fmt=fmt)
     return {"input": str(path), "output": str(target), "mode": mode, "size": list(window),
             "stride": list(step), "padding": padding, "shape": list(picture.shape),
             "output_shape": list(result.shape), "min": float(result.min()),

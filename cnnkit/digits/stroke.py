@@ -85,10 +85,12 @@ def _keep_holes(before: np.ndarray, after: np.ndarray) -> np.ndarray:
     if count < 2:
         return after
     border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
-    out = after
+    out = after.copy()
     for hole in np.setdiff1d(np.arange(1, count + 1), border):
-        region = labels == hole
-        if (after[region] < 0.5).any():
+        ys, xs = np.nonzero(labels == hole)  # a hole never touches the border: pad by 1
+        window = np.s_[ys.min() - 1:ys.max() + 2, xs.min() - 1:xs.max() + 2]
+        region = labels[window] == hole
+        if (after[window][region] < 0.5).any():
             continue  # still open
         core = region
         while True:
@@ -100,9 +102,8 @@ def _keep_holes(before: np.ndarray, after: np.ndarray) -> np.ndarray:
             if not inner.any():
                 break
             core = inner
-        out = np.where(core, np.float32(0), out) if out is not after else np.where(
-            core, np.float32(0), after)
-    return out.astype(np.float32, copy=False)
+        out[window][core] = 0
+    return out
 
 
 def normalise_stroke(crop: np.ndarray) -> tuple[np.ndarray, float, float]:

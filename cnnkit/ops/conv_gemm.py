@@ -33,51 +33,93 @@ def pad_before(n: int, k: int, s: int, padding: str) -> int:
 
 
 @njit_parallel
-def _gather(x, kh, kw, sh, sw, top, left, out_h, out_w, cols):
-    """cols[(n*Ho + i)*Wo + j, (a*kw + c)*C + ch] = x[n, i*sh - top + a, j*sw - left + c, ch]
-    (0 outside the image)."""
-    n_images, height, width, channels = x.shape
-    zero = np.float32(0.0)
+def _gather(xp, kh, kw, sh, sw, out_h, out_w, cols):
+    """cols[(n*Ho + i)*Wo + j, (a*kw + c)*C + ch] = xp[n, i*sh + a, j*sw + c, ch] of the padded
+    input: each kernel row's kw*C inputs are one contiguous run of the image row."""
+    n_images, _, _, channels = xp.shape
+    span = kw * channels
     for row in prange(n_images * out_h):
         n, i = row // out_h, row % out_h
-        for j in range(out_w):
-            dst = cols[row * out_w + j]
-            for a in range(kh):
-                y = i * sh - top + a
-                for c in range(kw):
-                    xx = j * sw - left + c
-                    base = (a * kw + c) * channels
-                    if 0 <= y < height and 0 <= xx < width:
-                        src = x[n, y, xx]
-                        for ch in range(channels):
-                            dst[base + ch] = src[ch]
-                    else:
-                        for ch in range(channels):
-                            dst[base + ch] = zero
+        for a in range(kh):
+            src = xp[n, i * sh + a].reshape(-1)
+            for j in range(out_w):
+                dst = cols[row * out_w + j]
+                start = j * sw * channels
+                for t in range(span):
+                    dst[a * span + t] = src[start + t]
 
 
 @njit_parallel
-def _scatter(cols, kh, kw, sh, sw, top, left, out_h, out_w, grad_in):
-    """The adjoint of :func:`_gather`: add every column entry back onto its input cell.
-    One image per thread, so no two threads write the same cell."""
-    n_images, height, width, channels = grad_in.shape
+def _scatter(cols, kh, kw, sh, sw, out_h, out_w, grad_p):
+    """The adjoint of :func:`_gather`: add every column entry back onto its (padded) input
+    cell. One image per thread, so no two threads write the same cell."""
+    n_images, _, _, channels = grad_p.shape
+    span = kw * channels
     for n in prange(n_images):
-        grad_in[n] = 0
+        grad_p[n] = 0
         for i in range(out_h):
-            for j in range(out_w):
-                src = cols[(n * out_h + i) * out_w + j]
+            for a in range(kh):
+                dst = grad_p[n, i * sh + a].reshape(-1)
+                for j in range(out_w):
+                    src = cols[(n * out_h + i) * out_w + j]
+                    start = j * sw * channels
+                    for t in range(span):
+                        dst[start + t] += src[a * span + t]
+
+
+@njit_parallel
+def _direct1_forward(xp, w, b, relu, out):
+    """Single-channel input, stride 1: out[n, i, j, f] = b[f] + sum_{a,c} xp[n, i+a, j+c] w[a, c, f].
+
+    Vectorised along the output row (contiguous in a one-channel image) rather than over the
+    few filters a first layer has; each row is built in a (F, Wo) scratch, then stored."""
+    n_images, out_h, out_w, nf = out.shape
+    kh, kw = w.shape[0], w.shape[1]
+    zero = np.float32(0.0)
+    for row in prange(n_images * out_h):
+        n, i = row // out_h, row % out_h
+        acc = np.empty((nf, out_w), np.float32)
+        for f in range(nf):
+            line = acc[f]
+            line[:] = b[f]
+            for a in range(kh):
+                src = xp[n, i + a]
+                for c in range(kw):
+                    tap = w[a, c, f]
+                    for j in range(out_w):
+                        line[j] += tap * src[c + j]
+        dst = out[n, i]
+        for j in range(out_w):
+            for f in range(nf):
+                v = acc[f, j]
+                dst[j, f] = (v if v > zero else zero) if relu else v
+
+
+@njit_parallel
+def _direct1_weight_grad(xp, grad, dw_chunks):
+    """dw[a, c, f] = sum_{n,i,j} xp[n, i+a, j+c] * grad[n, i, j, f] for a one-channel input,
+    summed per fixed chunk of images (deterministic for any thread count)."""
+    n_images, out_h, out_w, nf = grad.shape
+    chunks, kh, kw = dw_chunks.shape[0], dw_chunks.shape[1], dw_chunks.shape[2]
+    for k in prange(chunks):
+        dw = dw_chunks[k]
+        dw[:] = 0
+        g_t = np.empty((nf, out_w), np.float32)
+        for n in range(k * n_images // chunks, (k + 1) * n_images // chunks):
+            for i in range(out_h):
+                g = grad[n, i]
+                for j in range(out_w):
+                    for f in range(nf):
+                        g_t[f, j] = g[j, f]
                 for a in range(kh):
-                    y = i * sh - top + a
-                    if y < 0 or y >= height:
-                        continue
+                    src = xp[n, i + a]
                     for c in range(kw):
-                        xx = j * sw - left + c
-                        if xx < 0 or xx >= width:
-                            continue
-                        base = (a * kw + c) * channels
-                        dst = grad_in[n, y, xx]
-                        for ch in range(channels):
-                            dst[ch] += src[base + ch]
+                        for f in range(nf):
+                            line = g_t[f]
+                            total = np.float32(0.0)
+                            for j in range(out_w):
+                                total += src[c + j] * line[j]
+                            dw[a, c, f] += total
 
 
 @njit_parallel
@@ -137,24 +179,48 @@ def _check(x, w, b, strides, padding):
     return f32(x), f32(w), f32(b), geometry
 
 
+def _padded(x, kh, kw, sh, sw, top, left, out_h, out_w) -> np.ndarray:
+    """``x`` with the zero border 'same' padding adds (and cut to what the windows read)."""
+    height, width = (out_h - 1) * sh + kh, (out_w - 1) * sw + kw
+    if top == left == 0 and height <= x.shape[1] and width <= x.shape[2]:
+        return x
+    xp = np.zeros((x.shape[0], height, width, x.shape[3]), np.float32)
+    rows, cols = min(x.shape[1], height - top), min(x.shape[2], width - left)
+    xp[:, top:top + rows, left:left + cols] = x[:, :rows, :cols]
+    return xp
+
+
+def _direct(channels: int, strides) -> bool:
+    """One input channel at stride 1: the direct kernels beat a GEMM with K = kh*kw (measured
+    for lenet5's 5x5x1x6 first layer: 11 ms as im2col + GEMM, FIXME ms direct, batch 128)."""
+    return channels == 1 and tuple(strides) == (1, 1)
+
+
 def columns(x: np.ndarray, w_shape, strides=(1, 1), padding: str = "valid") -> np.ndarray:
     """The im2col matrix (N*Ho*Wo, kh*kw*Cin) float32 of a contiguous float32 ``x``."""
     kh, kw, sh, sw, top, left, out_h, out_w = _geometry(x.shape, w_shape, strides, padding)
+    xp = _padded(x, kh, kw, sh, sw, top, left, out_h, out_w)
     cols = np.empty((x.shape[0] * out_h * out_w, kh * kw * x.shape[3]), np.float32)
-    _gather(x, kh, kw, sh, sw, top, left, out_h, out_w, cols)
+    _gather(xp, kh, kw, sh, sw, out_h, out_w, cols)
     return cols
 
 
 def conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, strides=(1, 1),
                  padding: str = "valid", relu: bool = False):
-    """``relu?(conv(x, w) + b)``: returns (y (N, Ho, Wo, F) float32, cols for the backward).
+    """``relu?(conv(x, w) + b)``: returns (y (N, Ho, Wo, F) float32, saved for the backward).
 
-    The column matrix is returned so the backward pass need not gather again.
+    ``saved`` is the column matrix (or, for the direct one-channel kernels, the padded input),
+    so the backward pass need not gather again.
     """
     x, w, b, (kh, kw, sh, sw, top, left, out_h, out_w) = _check(x, w, b, tuple(strides),
                                                                  padding)
+    xp = _padded(x, kh, kw, sh, sw, top, left, out_h, out_w)
+    if _direct(x.shape[3], (sh, sw)):
+        y = np.empty((x.shape[0], out_h, out_w, w.shape[3]), np.float32)
+        _direct1_forward(xp[..., 0], w[:, :, 0, :], b, relu, y)
+        return y, xp
     cols = np.empty((x.shape[0] * out_h * out_w, kh * kw * x.shape[3]), np.float32)
-    _gather(x, kh, kw, sh, sw, top, left, out_h, out_w, cols)
+    _gather(xp, kh, kw, sh, sw, out_h, out_w, cols)
     y = matmul(cols, w.reshape(-1, w.shape[3]))
     _bias_relu(y, b, relu)
     return y.reshape(x.shape[0], out_h, out_w, w.shape[3]), cols
@@ -168,7 +234,7 @@ def conv_backward(cols: np.ndarray, x_shape, w: np.ndarray, grad_y: np.ndarray,
                   input_grad: bool = True):
     """Gradients of :func:`conv_forward`: (grad_x or None, grad_w, grad_b).
 
-    ``cols`` is the forward pass's column matrix; ``y`` its output, given when the forward
+    ``cols`` is what the forward pass saved; ``y`` its output, given when the forward
     applied ReLU (the gradient is masked where ``y`` is 0). ``grad_y`` (N, Ho, Wo, F) may be
     overwritten.
     """
@@ -186,10 +252,20 @@ def conv_backward(cols: np.ndarray, x_shape, w: np.ndarray, grad_y: np.ndarray,
     db_chunks = np.empty((chunks, nf), np.float32)
     _relu_grad_and_bias(mask, grad, relu, chunks, db_chunks)
     db = db_chunks.sum(axis=0, dtype=np.float32)
-    dw = matmul_tn(cols, grad).reshape(w.shape)
+    if _direct(x_shape[3], (sh, sw)):
+        dw_chunks = np.empty((chunks, kh, kw, nf), np.float32)
+        _direct1_weight_grad(cols[..., 0], grad.reshape(expected), dw_chunks)
+        dw = dw_chunks.sum(axis=0, dtype=np.float32).reshape(w.shape)
+    else:
+        dw = matmul_tn(cols, grad).reshape(w.shape)
     grad_x = None
     if input_grad:
         dcols = matmul(grad, np.ascontiguousarray(w.reshape(-1, nf).T))
-        grad_x = np.empty(tuple(x_shape), np.float32)
-        _scatter(dcols, kh, kw, sh, sw, top, left, out_h, out_w, grad_x)
+        n, height, width, channels = x_shape
+        grad_p = np.empty((n, (out_h - 1) * sh + kh, (out_w - 1) * sw + kw, channels),
+                          np.float32)
+        _scatter(dcols, kh, kw, sh, sw, out_h, out_w, grad_p)
+        grad_x = np.zeros(tuple(x_shape), np.float32)
+        rows, cols_ = min(height, grad_p.shape[1] - top), min(width, grad_p.shape[2] - left)
+        grad_x[:, :rows, :cols_] = grad_p[:, top:top + rows, left:left + cols_]
     return grad_x, dw, db

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnkit.ops._jit import njit, njit_parallel, prange
+from cnnkit.ops._jit import njit, njit_exact, njit_parallel, prange
 
 # Border modes: the public names, in the order of the integer codes the kernel takes.
 BORDERS = ("zero", "reflect", "mirror", "replicate", "wrap", "valid")
@@ -65,6 +65,15 @@ def _correlate_rows(src, kernel, channels, mode, cval, stride, pad_top, pad_left
                 _row_3x3(src, kernel, channels, mode, cval, top, pad_left, out[row])
             else:
                 _row_any(src, kernel, channels, mode, cval, stride, top, pad_left, out[row])
+
+
+@njit_parallel
+def _widen(src, out):
+    """``out[:] = src`` as float32, rows in parallel (src: (n, m) uint8 or uint16)."""
+    for i in prange(src.shape[0]):
+        row, dst = src[i], out[i]
+        for t in range(row.shape[0]):
+            dst[t] = np.float32(row[t])
 
 
 @njit
@@ -234,8 +243,127 @@ def filter2d(
     ndarray, shape (Ho, Wo) or (Ho, Wo, C), float32
         ``(Ho, Wo) = output_shape(H, W, kernel.shape, border, stride)``.
     """
-    image = np.asarray(image)
-    kernel = np.asarray(kernel)
+    rows = FilterRows(image, kernel, op=op, border=border, cval=cval, stride=stride)
+    out = np.empty((rows.out_h, rows.row_size), dtype=np.float32)
+    src = np.ascontiguousarray(rows.image, dtype=np.float32).reshape(rows.height, -1)
+    _correlate_rows(src, rows.weights, rows.channels, rows.mode, rows.cval, stride,
+                    rows.pad_top, rows.pad_left, out)
+    return out.reshape(rows.out_shape)
+
+
+class FilterRows:
+    """One filter over one image, computed a block of output rows at a time.
+
+    The image keeps its own dtype (uint8, uint16, float32); each block converts only the
+    source rows it needs to float32, so filtering a large 8-bit picture never holds a
+    float32 copy of it. A block's values are bit-identical to the same rows of ``filter2d``:
+    the block is filtered as an image of its own whose first and last rows are the image's
+    first and last rows, or rows that no output of the block reads beyond.
+
+    image : ndarray, shape (H, W) or (H, W, C); kernel, op, border, cval, stride as
+    ``filter2d``.
+    """
+
+    def __init__(self, image, kernel, *, op="conv", border="reflect", cval=0.0, stride=1):
+        image = np.asarray(image)
+        kernel = np.asarray(kernel)
+        _check(image, kernel, op, border, stride)
+        kh, kw = kernel.shape
+        self.height, self.width = image.shape[:2]
+        self.out_h, self.out_w = output_shape(self.height, self.width, (kh, kw), border, stride)
+        if self.out_h < 1 or self.out_w < 1:
+            raise ValueError(f"a {kh}x{kw} kernel with border 'valid' needs an image of at "
+                             f"least {kh}x{kw}, got {self.height}x{self.width}")
+        self.image = image
+        self.channels = 1 if image.ndim == 2 else image.shape[2]
+        self.row_size = self.out_w * self.channels
+        self.out_shape = (self.out_h, self.out_w) + image.shape[2:]
+        weights = kernel[::-1, ::-1] if op == "conv" else kernel
+        self.weights = np.ascontiguousarray(weights, dtype=np.float32)
+        self.kh, self.stride, self.border = kh, stride, border
+        self.mode, self.cval = BORDERS.index(border), np.float32(cval)
+        self.pad_top, self.pad_left = (0, 0) if border == "valid" else (kh // 2, kw // 2)
+        self._scratch = None
+
+    def blocks(self, budget: int = 1 << 20) -> list[tuple[int, int]]:
+        """``(start, stop)`` output rows, each block about ``budget`` float32 values.
+
+        Blocks start on even rows and hold at least twice the kernel's height, so the border
+        rules see the same rows as on the whole image; a wrap border reads the far side of the
+        image and so gets one block.
+        """
+        rows = max(16, 2 * self.kh, budget // max(1, self.row_size)) // 2 * 2
+        if self.border == "wrap" or 2 * rows > self.out_h:
+            return [(0, self.out_h)]
+        starts = list(range(0, self.out_h - rows, rows))  # the last block takes the tail
+        return [(a, b) for a, b in zip(starts, starts[1:] + [self.out_h])]
+
+    def compute(self, start: int, stop: int, out: np.ndarray) -> np.ndarray:
+        """Output rows ``[start, stop)`` into ``out[:stop - start]``, shape (n, Wo*C), float32.
+
+        ``start`` must be even (rows are filtered in pairs; blocks keep the same pairs).
+        """
+        first = start * self.stride - self.pad_top
+        last = (stop - 1) * self.stride - self.pad_top + self.kh
+        lo, hi = max(first, 0), min(last, self.height)
+        flat = self.image.reshape(self.height, -1) if self.image.flags.c_contiguous else None
+        if flat is not None and flat.dtype == np.float32:
+            src = flat[lo:hi]
+        else:
+            if self._scratch is None or self._scratch.shape[0] < hi - lo:
+                self._scratch = np.empty((hi - lo, self.width * self.channels), np.float32)
+            src = self._scratch[:hi - lo]
+            part = self.image[lo:hi].reshape(hi - lo, -1) if flat is None else flat[lo:hi]
+            if part.dtype in (np.uint8, np.uint16) and part.flags.c_contiguous:
+                _widen(part, src)
+            else:
+                np.copyto(src, part, casting="unsafe")
+        dst = out[:stop - start]
+        _correlate_rows(src, self.weights, self.channels, self.mode, self.cval, self.stride,
+                        self.pad_top + lo - start * self.stride, self.pad_left, dst)
+        return dst
+
+
+    def fused(self) -> bool:
+        """Whether ``pixels`` can do this filter in one pass: a 3x3 kernel at stride 1 on a
+        C-contiguous uint8/uint16 image, with a border that pads (not wrap)."""
+        return (self.kh == 3 and self.weights.shape[1] == 3 and self.stride == 1
+                and self.border not in ("wrap", "valid") and self.height >= 4
+                and self.image.flags.c_contiguous
+                and self.image.dtype in (np.uint8, np.uint16))
+
+    def pixels(self, mapping: int, shift, scale, maxval, out_scale, out_max, bias, relu,
+               out: np.ndarray, chunks: int = 16):
+        """The rows ``_pixels_3x3`` covers, straight into ``out`` (H, W*C); only when
+        ``fused()``. Returns (min, max, cut) over those rows and the ``(start, stop)``
+        blocks left for ``compute`` (the first and last rows, which read past the edge)."""
+        lows = np.full(chunks, np.inf, np.float32)
+        highs = np.full(chunks, -np.inf, np.float32)
+        outside = np.zeros(chunks, np.int64)
+        src = self.image.reshape(self.height, -1)
+        f32 = np.float32
+        _pixels_3x3(src, self.weights, self.channels, self.mode, self.cval, self.pad_left,
+                    f32(bias), relu, mapping, f32(shift), f32(scale), f32(maxval),
+                    f32(out_scale), f32(out_max), out, lows, highs, outside)
+        # The pairs it skipped: the first, and those whose window passes the bottom edge.
+        tail = 2 * ((self.out_h - 1) // 2)
+        return (float(lows.min()), float(highs.max()), int(outside.sum())), [
+            (0, 2), (tail, self.out_h)]
+
+
+    def stats(self, level: int, wanted, arrays, bias, relu) -> list[tuple[int, int]]:
+        """Scan the rows ``_stats_3x3`` covers into ``arrays`` (``RangeStats.arrays()``);
+        only when ``fused()``. Returns the number of values scanned and the ``(start, stop)``
+        blocks left for ``compute``, as ``pixels`` does."""
+        lows, highs, hist, low_hist = arrays
+        src = self.image.reshape(self.height, -1)
+        _stats_3x3(src, self.weights, self.channels, self.mode, self.cval, self.pad_left,
+                   np.float32(bias), relu, level, wanted, lows, highs, hist, low_hist)
+        tail = 2 * ((self.out_h - 1) // 2)
+        return max(0, tail - 2) * self.row_size, [(0, 2), (tail, self.out_h)]
+
+
+def _check(image: np.ndarray, kernel: np.ndarray, op: str, border: str, stride: int) -> None:
     if image.ndim not in (2, 3) or image.size == 0:
         raise ValueError(f"image must be (H, W) or (H, W, C) and non-empty, got shape "
                          f"{image.shape}")
@@ -254,18 +382,137 @@ def filter2d(
         raise ValueError(f"border must be one of {', '.join(BORDERS)}, got {border!r}")
     if stride < 1:
         raise ValueError(f"stride must be at least 1, got {stride}")
-    height, width = image.shape[:2]
-    out_h, out_w = output_shape(height, width, (kh, kw), border, stride)
-    if out_h < 1 or out_w < 1:
-        raise ValueError(f"a {kh}x{kw} kernel with border 'valid' needs an image of at least "
-                         f"{kh}x{kw}, got {height}x{width}")
 
-    channels = 1 if image.ndim == 2 else image.shape[2]
-    src = np.ascontiguousarray(image, dtype=np.float32).reshape(height, width * channels)
-    weights = kernel[::-1, ::-1] if op == "conv" else kernel
-    weights = np.ascontiguousarray(weights, dtype=np.float32)
-    pad_top, pad_left = (0, 0) if border == "valid" else (kh // 2, kw // 2)
-    out = np.empty((out_h, out_w * channels), dtype=np.float32)
-    _correlate_rows(src, weights, channels, BORDERS.index(border), np.float32(cval), stride,
-                    pad_top, pad_left, out)
-    return out.reshape((out_h, out_w) + image.shape[2:])
+
+@njit_parallel
+def _pixels_3x3(src, kernel, channels, mode, cval, pad_left, bias, relu, mapping, shift, scale,
+                maxval, out_scale, out_max, dst, lows, highs, outside):
+    """``_correlate_rows`` of an integer image with a 3x3 kernel at stride 1, straight to
+    pixels: each pair of output rows whose four source rows lie inside the image is widened
+    to float32, summed by ``_rows_3x3`` (the same code as the float path, so the same sums),
+    finished and mapped by ``_pixel_row`` into ``dst``. Other pairs are left to the caller.
+
+    src : (H, W*C) uint8 or uint16; dst : (H, W*C) uint8 or uint16
+    lows, highs : (chunks,) float32 running min/max of the finished values, outside : (chunks,)
+    int64 count of values the mapping cut; work is split into ``chunks`` runs of row pairs.
+    """
+    height, row_size = src.shape
+    chunks = lows.shape[0]
+    pairs = height // 2
+    for c in prange(chunks):
+        window = np.empty((4, row_size), dtype=np.float32)
+        acc = np.empty((2, row_size), dtype=np.float32)
+        lo, hi, cut = lows[c], highs[c], outside[c]
+        for pair in range(c * pairs // chunks, (c + 1) * pairs // chunks):
+            i = 2 * pair
+            top = i - 1
+            if top < 0 or top + 3 >= height or i + 1 >= height:
+                continue
+            for r in range(4):
+                srow, wrow = src[top + r], window[r]
+                for t in range(row_size):
+                    wrow[t] = np.float32(srow[t])
+            _rows_3x3(window, kernel, channels, mode, cval, 0, pad_left, acc[0], acc[1])
+            for r in range(2):
+                cut += _pixel_row(acc[r], bias, relu, mapping, shift, scale, maxval,
+                                  out_scale, out_max, dst[i + r])
+                lo, hi = _row_extent(acc[r], lo, hi)
+        lows[c], highs[c], outside[c] = lo, hi, cut
+
+
+@njit_parallel
+def _stats_3x3(src, kernel, channels, mode, cval, pad_left, bias, relu, level, wanted, lows,
+               highs, hist, low_hist):
+    """The range statistics of ``_pixels_3x3``'s rows, without writing them anywhere.
+
+    level 0: per chunk, min and max of the finished values and (if ``hist`` has 65536
+    columns) a histogram of the top 16 bits of ``|x|``; level 1: histograms of the low 16
+    bits of the values whose top bits are ``wanted[0]``/``wanted[1]`` (see quantize.py).
+    lows, highs : (chunks,) float32; hist : (chunks, 65536 or 1); low_hist : (chunks, 2, 65536)
+    """
+    height, row_size = src.shape
+    chunks = lows.shape[0]
+    pairs = height // 2
+    with_hist = hist.shape[1] > 1
+    for c in prange(chunks):
+        window = np.empty((4, row_size), dtype=np.float32)
+        acc = np.empty((2, row_size), dtype=np.float32)
+        lo, hi = lows[c], highs[c]
+        for pair in range(c * pairs // chunks, (c + 1) * pairs // chunks):
+            i = 2 * pair
+            top = i - 1
+            if top < 0 or top + 3 >= height or i + 1 >= height:
+                continue
+            for r in range(4):
+                srow, wrow = src[top + r], window[r]
+                for t in range(row_size):
+                    wrow[t] = np.float32(srow[t])
+            _rows_3x3(window, kernel, channels, mode, cval, 0, pad_left, acc[0], acc[1])
+            for r in range(2):
+                values = acc[r]
+                _finish_row(values, bias, relu)
+                bits = values.view(np.uint32)
+                if level == 0:
+                    lo, hi = _row_extent(values, lo, hi)
+                    if with_hist:
+                        for t in range(row_size):
+                            hist[c, (bits[t] & np.uint32(0x7FFFFFFF)) >> 16] += 1
+                else:
+                    for t in range(row_size):
+                        b = bits[t] & np.uint32(0x7FFFFFFF)
+                        high = b >> 16
+                        if high == wanted[0]:
+                            low_hist[c, 0, b & np.uint32(0xFFFF)] += 1
+                        if high == wanted[1]:
+                            low_hist[c, 1, b & np.uint32(0xFFFF)] += 1
+        lows[c], highs[c] = lo, hi
+
+
+@njit_exact
+def _finish_row(values, bias, relu):
+    """``+ bias`` then ReLU, in place, with numpy's roundings (no fastmath)."""
+    if bias != 0 or relu:
+        for t in range(values.shape[0]):
+            v = values[t]
+            if bias != 0:
+                v = v + bias
+            if relu:
+                v = v if v > 0 else np.float32(0.0)
+            values[t] = v
+
+
+@njit_exact
+def _pixel_row(values, bias, relu, mapping, shift, scale, maxval, out_scale, out_max, out):
+    """One row of filter output -> pixels, with numpy's roundings (no fastmath).
+
+    ``+ bias`` and ReLU in place (``values`` is then the finished output), the mapping of
+    ``quantize.MAPPINGS`` (0 clip, 1 abs, 2 offset, 3 stretch, 4 edges), cut to
+    ``[0, maxval]``, ``rint(v * out_scale)`` into ``out``. Returns the count it cut.
+    """
+    _finish_row(values, bias, relu)
+    count = 0
+    for t in range(values.shape[0]):
+        v = values[t]
+        if mapping == 1:
+            v = abs(v)
+        elif mapping == 2:
+            v = v + shift
+        elif mapping == 3:
+            v = (v - shift) * scale
+        elif mapping == 4:
+            v = abs(v) * scale
+        count += np.int64(v < 0 or v > maxval)
+        v = min(max(v, np.float32(0.0)), maxval)
+        q = np.rint(v * out_scale)
+        out[t] = min(max(q, np.float32(0.0)), out_max)
+    return count
+
+
+@njit
+def _row_extent(values, lo, hi):
+    """(min, max) of ``lo``, ``hi`` and a row (fastmath: vectorised; exact for finite values)."""
+    for t in range(values.shape[0]):
+        v = values[t]
+        lo = v if v < lo else lo
+        hi = v if v > hi else hi
+    return lo, hi

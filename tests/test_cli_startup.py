@@ -1,0 +1,55 @@
+"""Start-up: the compile notice (only on a terminal), and what a command imports."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+
+from rich.console import Console
+
+from cnnkit.cli.notice import MESSAGE, CompileNotice
+from cnnkit.ops import compiling
+from tests.conftest import ROOT
+
+
+def test_notice_shows_a_spinner_on_a_terminal_only():
+    shown = io.StringIO()
+    notice = CompileNotice(Console(file=shown, force_terminal=True))
+    notice.start()
+    assert notice.status is not None
+    notice.stop()
+    assert MESSAGE in shown.getvalue()
+    piped = io.StringIO()
+    notice = CompileNotice(Console(file=piped, force_terminal=False))
+    notice.start()
+    notice.stop()
+    assert piped.getvalue() == ""
+
+
+def test_compiling_hooks_run_when_numba_compiles_not_when_it_loads():
+    import numba
+
+    import cnnkit.ops._jit  # noqa: F401  (installs the listener)
+
+    calls = []
+    hook = (lambda: calls.append("start"), lambda: calls.append("stop"))
+    compiling.hooks.append(hook)
+    try:
+        fresh = numba.njit(lambda x: x * 2 + 1)  # never compiled before: compiles now
+        assert fresh(3) == 7
+        assert calls == ["start", "stop"]
+        fresh(4)  # already compiled: nothing
+        assert calls == ["start", "stop"]
+    finally:
+        compiling.hooks.remove(hook)
+
+
+def test_filter_does_not_import_scipy_for_numba():
+    code = ("import sys, numpy as np\n"
+            "from cnnkit.ops.filter2d import filter2d\n"
+            "filter2d(np.ones((8, 8), np.float32), np.ones((3, 3)))\n"
+            "print('scipy.linalg' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=ROOT, check=True)
+    assert result.stdout.strip() == "False"
