@@ -286,3 +286,43 @@ def test_predict_prints_class_names(runner, tmp_path):
     multi = invoke(runner, "predict", root / "left" / "0.png", "-m", tmp_path / "m.npz",
                    "--multi")
     assert multi.exit_code == 2 and "--multi and --show-steps are for digits" in multi.stderr
+
+
+def test_any_arch_is_fitted_to_the_pictures(runner, tmp_path):
+    from cnnkit.nn.io import load_model
+
+    root = make_folder(tmp_path / "d", {"a": 4, "b": 4, "c": 4}, size=(20, 20), mode="RGB")
+    result = train(runner, "--images", root, "--color", "rgb", "--image-size", "32x24",
+                   "--arch", "lenet5", "-o", tmp_path / "m.npz")
+    assert result.exit_code == 0, result.stderr
+    model, header = load_model(tmp_path / "m.npz")
+    assert model.input_shape == (24, 32, 3) and model.output_shape == (3,)
+    assert header["training"]["arch"].endswith("dense 3 softmax")
+    both = train(runner, "--images", root, "--arch", "lenet5", "--init", tmp_path / "m.npz",
+                 "-o", tmp_path / "n.npz")
+    assert both.exit_code == 2 and "give one" in both.stderr
+
+
+def test_a_tampered_class_list_is_refused(tmp_path):
+    from cnnkit.nn.io import ModelError, load_model, save_model
+    from cnnkit.nn.model import digit_classifier
+
+    save_model(tmp_path / "m.npz", digit_classifier(), classes=["a", "b"])
+    with pytest.raises(ModelError, match="classes must be a list of 10 names"):
+        load_model(tmp_path / "m.npz")
+
+
+@needs_shared
+def test_mix_mnist_adds_digits_of_the_folders_classes(runner, tmp_path):
+    from cnnkit.nn.io import load_model
+
+    root = make_folder(tmp_path / "d", {"1": 5, "7": 5}, size=(28, 28))
+    result = invoke(runner, "train", "--images", root, "--mix-mnist", "60", "--data",
+                    SHARED_MNIST, "--epochs", "1", "-q", "-o", tmp_path / "m.npz")
+    assert result.exit_code == 0, result.stderr
+    header = load_model(tmp_path / "m.npz")[1]
+    assert header["data"]["mnist_mixed_in"] == 60 and header["classes"] == ["1", "7"]
+    letters = make_folder(tmp_path / "e", {"x": 3, "y": 3})
+    bad = invoke(runner, "train", "--images", letters, "--mix-mnist", "10", "--data",
+                 SHARED_MNIST, "-o", tmp_path / "n.npz")
+    assert bad.exit_code == 2 and "class folders named 0 to 9" in bad.stderr

@@ -184,11 +184,11 @@ def load_model(path: Path) -> tuple[Sequential, dict]:
     """Read and verify a model file; returns (model, header). Raises ModelError."""
     header, arrays = _read(path, MODEL_FORMAT)
     model = _build(Path(path), header, arrays)
-    _check_fields(Path(path), header)
+    _check_fields(Path(path), header, int(model.output_shape[-1]))
     return model, header
 
 
-def _check_fields(path: Path, header: dict) -> None:
+def _check_fields(path: Path, header: dict, units: int) -> None:
     """The header fields commands use must have their types: a tampered field is refused
     here, not met as a crash later."""
     for name in ("input", "training", "metrics", "data"):
@@ -201,12 +201,11 @@ def _check_fields(path: Path, header: dict) -> None:
                          f"in (0, 1])")
     header.setdefault("cnnkit_version", "unknown")
     classes = header.get("classes")
-    units = int(header["architecture"]["layers"][-1].get("units", 0) or 0) if isinstance(
-        header.get("architecture"), dict) and header["architecture"].get("layers") else 0
     if classes is not None and (
             not isinstance(classes, list) or not all(isinstance(c, str) for c in classes)
-            or (units and len(classes) != units)):
-        raise ModelError(f"{path}: damaged header (classes must be a list of {units} names)")
+            or len(classes) != units):
+        raise ModelError(f"{path}: damaged header (classes must be a list of {units} names, "
+                         f"one per output)")
     if not isinstance(header.get("image", {}), dict):
         raise ModelError(f"{path}: damaged header (image is not a JSON object)")
 
