@@ -419,12 +419,12 @@ def evaluate_command(
         names = class_names(header, int(network.output_shape[-1]))
         if images_dir is None:
             images, labels = load_data(split.value, data, verify=not no_verify)
-            where = split.value
+            where, files = split.value, None
         else:
             from cnnkit.cli.train_source import evaluation_pictures
 
-            images, labels, where = evaluation_pictures(images_dir, header, network, names,
-                                                        prepare_kind, strict, as_json)
+            images, labels, where, files = evaluation_pictures(
+                images_dir, header, network, names, prepare_kind, strict, as_json)
         inputs = prepare(images)
         network.predict_proba(inputs[:1])  # load the compiled kernels before timing
         started = time.perf_counter()
@@ -444,6 +444,8 @@ def evaluate_command(
             row["name"] = names[row["class"]]
         for m in report["mistakes"]:
             m["true_name"], m["predicted_name"] = names[m["true"]], names[m["predicted"]]
+            if files is not None:  # a folder dataset: which picture
+                m["file"] = files[m["index"]]
         if csv is not None:
             _write_csv(csv, report, force)
         _write_pictures(report, images, plot, mistakes, force)
@@ -538,10 +540,12 @@ def _print_report(report: dict) -> None:
     out.print(classes)
     if report["mistakes"]:
         mistakes = Table(title="most confident mistakes", title_justify="left")
-        for column in ("index", "true", "predicted", "confidence"):
+        first = "file" if "file" in report["mistakes"][0] else "index"
+        for column in (first, "true", "predicted", "confidence"):
             mistakes.add_column(column, justify="right")
         for m in report["mistakes"]:
-            mistakes.add_row(str(m["index"]), names[m["true"]], names[m["predicted"]],
+            mistakes.add_row(common.escape(m.get("file", m["index"])), names[m["true"]],
+                             names[m["predicted"]],
                              f"{m['confidence']:.2%}")
         out.print(mistakes)
 

@@ -86,7 +86,7 @@ def start_model(source: dict, network, init: Path | None, seed: int, freeze: lis
 
 def evaluation_pictures(images_dir: Path, header: dict, network, names: list[str], prepare,
                         strict: bool, quiet: bool):
-    """(images, labels, description) of a folder dataset for ``evaluate``: its test/ part if
+    """(images, labels, root, files) of a folder dataset for ``evaluate``: its test/ part if
     it has one, prepared as the model's training pictures were (the header's ``image``), the
     folder's classes matched to the model's by name."""
     import numpy as np
@@ -109,7 +109,7 @@ def evaluation_pictures(images_dir: Path, header: dict, network, names: list[str
         raise common.fail(f"{dataset.root}: the class folder '{unknown[0]}' is not one of the "
                           f"model's classes ({', '.join(names[:12])})")
     mapping = np.array([position[c] for c in dataset.classes], np.int64)
-    return dataset.images, mapping[dataset.labels], dataset.root
+    return dataset.images, mapping[dataset.labels], dataset.root, dataset.files
 
 
 def _mix_mnist(train, options, count: int, data: Path | None, no_verify: bool, seed: int):
