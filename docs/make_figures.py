@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from cnnkit import imaging, kernels
-from cnnkit.filtering import FilterOptions, apply_filter, display_range
+from cnnkit.imaging import io as imaging
+from cnnkit.imaging import kernels
+from cnnkit.imaging.filtering import FilterOptions, apply_filter, display_range
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGES = ROOT / "docs" / "images"
@@ -59,7 +60,8 @@ def main() -> None:
 
 def pool_and_stack() -> None:
     """A max-pooled test card beside its input, and a labelled stack sheet."""
-    from cnnkit import pipeline, viz
+    from cnnkit.imaging import pipeline
+    from cnnkit.viz import draw as viz
     from cnnkit.ops.pool import max_pool
 
     card = imaging.read_image(SAMPLES / "testcard.png")
@@ -78,7 +80,8 @@ def pool_and_stack() -> None:
 
 def predict_stages() -> None:
     """The preprocessing stages of a user-style sample digit, side by side, labelled."""
-    from cnnkit import digits, viz
+    from cnnkit import digits
+    from cnnkit.viz import draw as viz
 
     picture = imaging.read_image(SAMPLES / "digits" / "0_7.jpg")
     prepared = digits.prepare_digit(picture)
@@ -137,7 +140,8 @@ def render_digit(digit: str, size: int, width: int, ink, paper, rng=None,
 def predict_hard_cases() -> None:
     """What real handwriting breaks, on our own renders: each picture, its 28x28 without the
     stroke-width step ("before") and with it ("now"), and the bundled model's answer to each."""
-    from cnnkit import digits, viz
+    from cnnkit import digits
+    from cnnkit.viz import draw as viz
     from cnnkit.digits.verdict import judge
     from cnnkit.nn.io import BUNDLED_MODEL, load_model
 

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from cnnkit import digits, imaging
+from cnnkit import digits
+from cnnkit.imaging import io as imaging
 from cnnkit.digits import verdict
 from tests.conftest import ROOT, SAMPLES, invoke
 

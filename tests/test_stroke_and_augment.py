@@ -182,7 +182,7 @@ def test_training_with_distortions_is_reproducible_from_the_seed():
     finally:
         set_threads(None)
     assert np.array_equal(runs[0], runs[1]) and not np.array_equal(runs[0], runs[2])
-    with pytest.raises(ValueError, match="must be >= 0"):
+    with pytest.raises(ValueError, match="must be a number from 0"):
         Trainer(TrainConfig(rotate=-1), images, labels)
 
 

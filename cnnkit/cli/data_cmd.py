@@ -240,7 +240,7 @@ def export_command(
     """
     with common.user_errors():
         from cnnkit.files import check_target, make_dir
-        from cnnkit.imaging import write_image
+        from cnnkit.imaging.io import write_image
 
         images, labels = load_data(split.value, data, verify=not no_verify)
         if start >= len(images):

@@ -163,8 +163,8 @@ def filter_command(
         raise common.fail("--compare writes a PNG; it cannot be combined with --range float", 2)
 
     with common.user_errors():
-        from cnnkit import kernels
-        from cnnkit.filtering import FilterOptions, display_range
+        from cnnkit.imaging import kernels
+        from cnnkit.imaging.filtering import FilterOptions, display_range
 
         if kernel is not None:
             flt = kernels.build(kernel, size=size, sigma=sigma, amount=amount,
@@ -239,9 +239,9 @@ def _filter_file(path, flt, options, mode, filter_alpha, write: Writing, compare
                  max_pixels) -> dict:
     import numpy as np
 
-    from cnnkit import imaging
+    from cnnkit.imaging import io as imaging
     from cnnkit.errors import ImageError
-    from cnnkit.filtering import apply_filter, sample_alpha
+    from cnnkit.imaging.filtering import apply_filter, sample_alpha
 
     started = time.perf_counter()
     fused = mode != "float" and not compare and not filter_alpha
@@ -255,9 +255,8 @@ def _filter_file(path, flt, options, mode, filter_alpha, write: Writing, compare
         picture = imaging.Picture(*(None if a is None else a.astype(np.float32)
                                     for a in (picture.pixels, picture.alpha)), picture.maxval)
     result = apply_filter(picture.pixels, flt, options)
-    if not np.isfinite(result).all():  # finite inputs, so only --scale/--bias can do this
-        raise ImageError(f"{path}: the filtered values overflow float32; lower --scale, "
-                         f"--bias or the kernel's values")
+    if not np.isfinite(result).all():
+        raise _overflow(path)
     alpha = picture.alpha
     if alpha is not None:
         kernel_shape = flt.kernel.shape
@@ -283,8 +282,8 @@ def _filter_pixels(path, picture, flt, options, mode, target, write: Writing, st
     """The 8/16-bit path: filtered straight to pixels in row blocks (no float32 copies)."""
     import numpy as np
 
-    from cnnkit import imaging
-    from cnnkit.filtering import filter_to_pixels, sample_alpha
+    from cnnkit.imaging import io as imaging
+    from cnnkit.imaging.filtering import filter_to_pixels, sample_alpha
 
     fmt = write.fmt or imaging.output_format(target)
     alpha = picture.alpha
@@ -295,6 +294,8 @@ def _filter_pixels(path, picture, flt, options, mode, target, write: Writing, st
     # ones take the one-pass 3x3 kernel, which cannot work in place.
     pixels, stats = filter_to_pixels(picture.pixels, flt, options, mode, picture.maxval,
                                      out_dtype, overwrite=picture.pixels.nbytes > IN_PLACE)
+    if not (np.isfinite(stats["min"]) and np.isfinite(stats["max"])):
+        raise _overflow(path)
     shape = picture.shape
     picture.pixels = None  # not needed while encoding: frees the source, lowering the peak
     if alpha is not None:
@@ -306,6 +307,14 @@ def _filter_pixels(path, picture, flt, options, mode, target, write: Writing, st
     imaging.write_pixels(target, pixels, alpha, force=write.force,
                          compression=write.compression, fmt=fmt, threads=write.threads)
     return _report(path, target, flt, shape, pixels.shape, mode, options, stats, started)
+
+
+def _overflow(path):
+    """The inputs are finite, so only --scale, --bias or huge kernel values can do this."""
+    from cnnkit.errors import ImageError
+
+    return ImageError(f"{path}: the filtered values overflow float32; lower --scale, --bias "
+                      f"or the kernel's values")
 
 
 def _report(path, target, flt, shape, out_shape, mode, options, stats, started) -> dict:

@@ -186,7 +186,7 @@ def train_command(
     if plot is not None:  # fail before training, not after
         common.picture_target(plot, force)
         with common.user_errors():
-            from cnnkit.charts import require_matplotlib
+            from cnnkit.viz.charts import require_matplotlib
 
             require_matplotlib()
     with common.user_errors(), _limit_threads(threads):
@@ -247,7 +247,7 @@ def train_command(
             raise common.fail(f"stopped {where}; checkpoint saved. Resume with: {again}", 130)
         _finish(trainer, output, checkpoint, test, fields, force, as_json, quiet)
         if plot is not None:
-            from cnnkit.charts import learning_curves
+            from cnnkit.viz.charts import learning_curves
 
             learning_curves(trainer.state.history, plot, title=output.name, force=force)
             if not as_json:
@@ -461,7 +461,7 @@ def _write_pictures(report: dict, images, plot: Path | None, mistakes: Path | No
                     force: bool) -> None:
     import numpy as np
 
-    from cnnkit import figures
+    from cnnkit.viz import figures
 
     written = []
     if plot is not None:

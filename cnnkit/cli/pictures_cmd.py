@@ -59,7 +59,9 @@ def featuremaps_command(
     with common.user_errors():
         import numpy as np
 
-        from cnnkit import digits, figures, imaging
+        from cnnkit import digits
+        from cnnkit.imaging import io as imaging
+        from cnnkit.viz import figures
         from cnnkit.nn.io import load_model
         from cnnkit.nn import probe
 
@@ -86,7 +88,7 @@ def featuremaps_command(
 
 def _panels(network, x, stages: list[str]) -> list:
     """The figure's stages: first-block stages by word, any conv or pooling layer by name."""
-    from cnnkit import figures
+    from cnnkit.viz import figures
     from cnnkit.errors import CnnkitError
     from cnnkit.nn import layers as L
     from cnnkit.nn import probe
@@ -149,7 +151,7 @@ def filters_command(
         common.picture_target(output, force)
     path = resolve_model(model)
     with common.user_errors():
-        from cnnkit import figures
+        from cnnkit.viz import figures
         from cnnkit.nn.io import load_model
         from cnnkit.nn import probe
 
@@ -206,7 +208,7 @@ def plot_command(
     """
     common.picture_target(output, force)
     with common.user_errors():
-        from cnnkit import charts
+        from cnnkit.viz import charts
 
         charts.require_matplotlib()
         records = charts.read_history(history)

@@ -69,7 +69,7 @@ def predict_command(
     with common.user_errors():
         import numpy as np
 
-        from cnnkit import imaging
+        from cnnkit.imaging import io as imaging
         from cnnkit.cli.model_cmd import _limit_threads
         from cnnkit.nn.io import load_model
         from cnnkit.ops._jit import set_threads
@@ -233,7 +233,8 @@ class _Prepared:
 
 
 def _prepare_file(file: Path, multi: bool, preprocess: str, max_pixels: int) -> _Prepared:
-    from cnnkit import digits, imaging
+    from cnnkit import digits
+    from cnnkit.imaging import io as imaging
     from cnnkit.digits import verdict
 
     picture = imaging.read_image(file, max_pixels, grey=True)
@@ -264,7 +265,7 @@ def _prepare_picture(file: Path, image: dict, max_pixels: int) -> _Prepared:
     from cnnkit.data.decode import decode_picture
     from cnnkit.digits import Prepared
     from cnnkit.errors import ImageError
-    from cnnkit.picture_checks import check_readable
+    from cnnkit.imaging.picture_checks import check_readable
 
     options = options_from_header(image)
     check_readable(file)
@@ -335,7 +336,7 @@ def _save_steps(folder: Path, picture, found, reads, cleaned, force: bool = Fals
     import numpy as np
     from PIL import Image, ImageDraw
 
-    from cnnkit import viz
+    from cnnkit.viz import draw as viz
     from cnnkit.files import atomic_path, make_dir
 
     make_dir(folder)

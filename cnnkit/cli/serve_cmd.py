@@ -50,7 +50,7 @@ def serve_command(
         import starlette  # noqa: F401
         import uvicorn
     except ImportError:
-        raise common.fail(common.escape(HINT)) from None
+        raise common.fail(HINT) from None
     path = resolve_model(model)
     loopback = is_loopback(host)
     with common.user_errors():

@@ -100,7 +100,7 @@ def _digit(path: Path, max_pixels: int):
     then made MNIST-like), so training and prediction see the same input."""
     from cnnkit.digits import NoDigitError, prepare_digit
     from cnnkit.errors import ImageError
-    from cnnkit.imaging import read_image
+    from cnnkit.imaging.io import read_image
 
     try:
         picture = read_image(path, max_pixels, grey=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from cnnkit.errors import CnnkitError
-from cnnkit.imaging import Picture
+from cnnkit.imaging.io import Picture
 
 MAP_KINDS = ("Conv2D", "MaxPool2D")
 INPUT_SHAPE = (28, 28, 1)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from cnnkit import picture_checks as checks
+from cnnkit.imaging import picture_checks as checks
 from cnnkit.errors import ImageError
 from cnnkit.files import atomic_path
 from cnnkit.limits import pixels_text
@@ -300,7 +300,7 @@ def write_pixels(path: Path, pixels: np.ndarray, alpha: np.ndarray | None = None
     fmt : a Pillow format name ("PNG", "JPEG", ...); default from the suffix
     threads : PNG deflate threads (default: one per core)
     """
-    from cnnkit.encode import png_bytes
+    from cnnkit.imaging.encode import png_bytes
 
     if pixels.dtype not in (np.uint8, np.uint16) or not (
             pixels.ndim == 2 or (pixels.ndim == 3 and pixels.shape[2] == 3)):

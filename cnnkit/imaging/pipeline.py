@@ -19,9 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cnnkit import kernels
+from cnnkit.imaging import kernels
 from cnnkit.errors import CnnkitError
-from cnnkit.filtering import FilterOptions, apply_filter
+from cnnkit.imaging.filtering import FilterOptions, apply_filter
 from cnnkit.steps import parse_pair, syntax_message
 from cnnkit.steps import tokens as step_tokens
 

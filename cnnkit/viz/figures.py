@@ -3,7 +3,7 @@ the worst mistakes, and one kernel beside its effect.
 
 Every function returns a :class:`Figure`: the picture and the box of each part of it, so
 callers (and tests) can find a tile without re-deriving the layout. Magnitudes use the
-sequential colour map and signed values the diverging one (:mod:`cnnkit.colormaps`); one
+sequential colour map and signed values the diverging one (:mod:`cnnkit.viz.colormaps`); one
 scale is shared by all tiles of a grid, so tiles can be compared with each other.
 """
 
@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image, ImageDraw
 
-from cnnkit import colormaps, viz
+from cnnkit.viz import colormaps
+from cnnkit.viz import draw as viz
 
 Box = tuple[int, int, int, int]  # left, top, right, bottom
 TILE = 104  # px: a 26x26 map enlarged 4x, a 13x13 one 8x
