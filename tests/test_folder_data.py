@@ -165,7 +165,8 @@ def test_parse_split():
     from cnnkit.data.folder import parse_split, split_count
 
     assert parse_split("0.25") == 0.25 and parse_split("40") == 40 and parse_split(None) is None
-    assert split_count(0.25, 40, lambda n: 0) == 10 and split_count(None, 24, lambda n: n // 12) == 2
+    assert split_count(0.25, 40, lambda n: 0) == 10
+    assert split_count(None, 24, lambda n: n // 12) == 2
 
 
 def test_fitting_pad_stretch_crop():
@@ -207,8 +208,9 @@ def test_the_cache_is_used_and_an_edited_folder_is_read_again(tmp_path, home):
     edited = load_folder(root)
     assert not edited.from_cache
     assert edited.images[edited.files.index("b/1.png")].min() == 255
-    other = load_folder(root, __import__("cnnkit.data.folder").data.folder.FolderOptions(
-        size=(14, 14)))
+    from cnnkit.data.folder import FolderOptions
+
+    other = load_folder(root, FolderOptions(size=(14, 14)))
     assert not other.from_cache and other.images.shape == (6, 14, 14)  # options are keyed
     (home / "folders").chmod(0o500)  # an unwritable cache only costs time
     try:
