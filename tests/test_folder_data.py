@@ -328,3 +328,15 @@ def test_mix_mnist_adds_digits_of_the_folders_classes(runner, tmp_path):
     bad = invoke(runner, "train", "--images", letters, "--mix-mnist", "10", "--data",
                  SHARED_MNIST, "-o", tmp_path / "n.npz")
     assert bad.exit_code == 2 and "class folders named 0 to 9" in bad.stderr
+
+
+def test_pictures_not_kept_in_memory_are_read_again(tmp_path, monkeypatch):
+    from cnnkit.data import folder
+
+    root = make_folder(tmp_path / "d", {"a": 3, "b": 3})
+    (root / "b" / "bad.png").write_text("x")
+    kept = folder.load_folder(root, cache=False)
+    monkeypatch.setattr(folder, "KEEP_BYTES", 0)  # a folder of large photos: bytes dropped
+    again = folder.load_folder(root, cache=False)
+    assert np.array_equal(kept.images, again.images) and kept.skipped == again.skipped
+    assert len(again.skipped) == 1 and again.skipped[0][0] == "b/bad.png"

@@ -29,6 +29,7 @@ import numpy as np
 from cnnkit.data.decode import FITS, decode_picture
 from cnnkit.data.folder_cache import cache_key, folder_cache_dir, read_cached, write_cached
 from cnnkit.errors import DataError, os_message
+from cnnkit.limits import check_memory
 
 __all__ = ["FolderDataset", "FolderOptions", "LoadProgress", "folder_cache_dir", "has_splits",
            "load_events", "load_folder", "parse_split", "scan", "split_count"]
@@ -223,9 +224,13 @@ def load_events(root: Path, options: FolderOptions = FolderOptions(), *, split: 
     digests: list[str] = [""] * total
     with ThreadPoolExecutor(workers) as pool:
         # read and hash every file first: the cache key is the files' contents
+        kept = 0
         for start, stop, results in _chunks(pool, _read_all, [p for p, _ in items]):
             for k, (data, digest) in enumerate(results, start):
-                contents[k], digests[k] = data, digest
+                if data is not None and kept + len(data) <= KEEP_BYTES:
+                    contents[k] = data  # decoded from memory, not read twice
+                    kept += len(data)
+                digests[k] = digest
             yield LoadProgress("read", stop, total)
         cut = len(str(base)) + 1
         relative = [path[cut:] for path, _ in items]
@@ -237,9 +242,14 @@ def load_events(root: Path, options: FolderOptions = FolderOptions(), *, split: 
             skipped = [tuple(s) for s in meta["skipped"]]
             files, notes, from_cache = meta["files"], meta["notes"], True
         else:
+            height, width = options.size
+            check_memory(2 * total * height * width * options.channels,
+                         f"{base}: {total:,} pictures at {width}x{height} {options.color}",
+                         "use a smaller --image-size, or fewer pictures")
             decoded: list = [None] * total
-            jobs = [(contents[k] if contents[k] is not None else digests[k], items[k][0],
-                     options) for k in range(total)]
+            jobs = [(contents[k] if contents[k] is not None else
+                     digests[k] if digests[k].startswith(_UNREADABLE) else None,
+                     items[k][0], options) for k in range(total)]
             del contents
             for start, stop, results in _chunks(pool, _decode_all, jobs):
                 decoded[start:stop] = results
@@ -267,6 +277,8 @@ def load_events(root: Path, options: FolderOptions = FolderOptions(), *, split: 
 
 
 _CHUNK = 256  # pictures per progress step
+KEEP_BYTES = 256 * 2**20  # files' bytes held between hashing and decoding; the rest is re-read
+_UNREADABLE = "cannot read it: "
 _STEP = 32  # pictures per task: a task per file costs more than reading a small one
 
 
@@ -289,7 +301,7 @@ def _read_all(paths: list[str]) -> list[tuple[bytes | None, str]]:
             with open(path, "rb") as fh:
                 data = fh.read()
         except OSError as exc:
-            out.append((None, f"cannot read it: {os_reason(exc)}"))
+            out.append((None, f"{_UNREADABLE}{os_reason(exc)}"))
             continue
         out.append((data, hashlib.blake2b(data, digest_size=16).hexdigest()))
     return out
@@ -298,6 +310,8 @@ def _read_all(paths: list[str]) -> list[tuple[bytes | None, str]]:
 def _decode_all(jobs: list) -> list:
     out = []
     for data, path, options in jobs:
+        if data is None:  # not kept in memory: read again
+            data = _read_all([path])[0][0] or f"{_UNREADABLE}it went away"
         if isinstance(data, str):  # why the file could not be read
             out.append(data)
             continue
