@@ -70,7 +70,8 @@ def test_conv_engine_matches_a_plain_loop(shape, kernel, strides, padding, rng):
     expected = np.empty(y.shape)
     for i in range(y.shape[1]):
         for j in range(y.shape[2]):
-            patch = padded[:, i * strides[0]:i * strides[0] + kh, j * strides[1]:j * strides[1] + kw]
+            top_i, left_j = i * strides[0], j * strides[1]
+            patch = padded[:, top_i:top_i + kh, left_j:left_j + kw]
             expected[:, i, j] = np.tensordot(patch, w, axes=3) + b
     np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-4)
 

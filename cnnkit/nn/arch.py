@@ -262,9 +262,19 @@ def _fit_problem(layer: L.Layer, shape: tuple[int, ...]) -> str | None:
 def build(steps: list[StepSpec], input_shape=INPUT_SHAPE, seed: int = 0,
           name: str = "sequential") -> Sequential:
     """A Sequential from steps; ArchError names the step that does not fit."""
+    made = _plan(steps, tuple(input_shape))
+    last = made[-1]
+    if not isinstance(last, L.Dense) or last.activation != "softmax":
+        raise ArchError(f"step {len(steps)} {steps[-1].text}: the last step must be "
+                        f"'dense N softmax' (the class probabilities)")
+    return Sequential(made, input_shape, seed=seed, name=name)
+
+
+def _plan(steps: list[StepSpec], shape: tuple[int, ...]) -> list[L.Layer]:
+    """The layers, unbuilt, each checked against its input shape and the parameter bound."""
     if not steps:
         raise ArchError("the architecture has no steps")
-    made, shape, total = [], tuple(input_shape), 0
+    made, total = [], 0
     for k, step in enumerate(steps, 1):
         where = f"step {k} {step.text}"
         try:
@@ -284,11 +294,17 @@ def build(steps: list[StepSpec], input_shape=INPUT_SHAPE, seed: int = 0,
                             f"cnnkit trains")
         made.append(layer)
         shape = out
-    last = made[-1]
-    if not isinstance(last, L.Dense) or last.activation != "softmax":
-        raise ArchError(f"step {len(steps)} {steps[-1].text}: the last step must be "
-                        f"'dense N softmax' (the class probabilities)")
-    return Sequential(made, input_shape, seed=seed, name=name)
+    return made
+
+
+def check_config(config: dict) -> None:
+    """Check a stored architecture (a model file's header) as a line is checked: each layer
+    fits its input and the whole stays under MAX_PARAMS. Raises ArchError."""
+    steps, input_shape = from_keras(config)
+    shape = tuple(input_shape)
+    if len(shape) != 3 or not all(isinstance(v, int) and 1 <= v <= 4096 for v in shape):
+        raise ArchError(f"input shape {list(shape)!r:.60} is not HxWxC")
+    _plan(steps, shape)
 
 
 def read_arch(path: Path) -> tuple[list[StepSpec], tuple[int, ...]]:

@@ -135,8 +135,15 @@ def _build(path: Path, header: dict, arrays: dict[str, np.ndarray], prefix: str 
     architecture = header.get("architecture")
     if not isinstance(architecture, dict):
         raise ModelError(f"{path}: damaged header (no architecture)")
+    from cnnkit.nn.arch import ArchError, check_config
+
     try:
+        check_config(architecture)  # every layer fits, and the size is bounded, before building
         model = Sequential.from_config(architecture)
+        if "name" not in architecture:  # files from before names were stored
+            model.name = path.stem[:80]
+    except ArchError as exc:
+        raise ModelError(f"{path}: not a valid architecture ({_first_line(exc)})") from None
     except (KeyError, ValueError, TypeError, AttributeError) as exc:
         raise ModelError(f"{path}: {_first_line(exc)}") from None
     except MemoryError:

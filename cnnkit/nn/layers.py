@@ -279,15 +279,17 @@ class BatchNormalization(Layer):
         self.state = {"moving_mean": np.zeros(channels, np.float32),
                       "moving_variance": np.ones(channels, np.float32)}
 
-    def forward(self, x, training=False, rng=None):
+    def forward(self, x, training=False, rng=None, relu: bool = False):
+        """``relu=True`` also applies the ReLU that follows (the model fuses the pair)."""
         from cnnkit.ops import batchnorm
 
         gamma, beta = self.params["gamma"], self.params["beta"]
         if not training:
             return batchnorm.inference(x, gamma, beta, self.state["moving_mean"],
-                                       self.state["moving_variance"], self.epsilon)
+                                       self.state["moving_variance"], self.epsilon, relu)
         y, self._xhat, self._inv_std, mean, var = batchnorm.train_forward(x, gamma, beta,
-                                                                         self.epsilon)
+                                                                         self.epsilon, relu)
+        self._y = y if relu else None
         keep = np.float32(self.momentum)
         for name, batch in (("moving_mean", mean), ("moving_variance", var)):
             self.state[name] *= keep
@@ -298,8 +300,8 @@ class BatchNormalization(Layer):
         from cnnkit.ops import batchnorm
 
         grad_x, self.grads["gamma"], self.grads["beta"] = batchnorm.backward(
-            grad, self._xhat, self._inv_std, self.params["gamma"])
-        self._xhat = None
+            grad, self._xhat, self._inv_std, self.params["gamma"], self._y)
+        self._xhat = self._y = None
         return grad_x
 
 

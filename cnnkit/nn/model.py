@@ -6,7 +6,8 @@ import re
 
 import numpy as np
 
-from cnnkit.nn.layers import LAYERS, Conv2D, Dense, Dropout, Flatten, Layer, MaxPool2D
+from cnnkit.nn.layers import (LAYERS, BatchNormalization, Conv2D, Dense, Dropout, Flatten, Layer,
+                              MaxPool2D, ReLU)
 from cnnkit.ops import conv2d
 from cnnkit.ops.loss import softmax_cross_entropy
 
@@ -34,6 +35,19 @@ class _FusedConvPool:
         self.conv.grads["kernel"], self.conv.grads["bias"] = conv2d.conv_relu_maxpool_backward(
             self._x, self.conv.params["kernel"].shape, self._argmax, grad)
         return None
+
+
+class _FusedBatchNormReLU:
+    """BatchNormalization then ReLU as one pass each way (the ReLU's mask from the output)."""
+
+    def __init__(self, norm: BatchNormalization):
+        self.norm = norm
+
+    def forward(self, x, training=False, rng=None):
+        return self.norm.forward(x, training, rng, relu=True)
+
+    def backward(self, grad):
+        return self.norm.backward(grad)
 
 
 def _fusable(first: Layer, second: Layer) -> bool:
@@ -76,6 +90,10 @@ class Sequential:
             layer = self.layers[i]
             if fuse and i == 0 and i + 1 < len(self.layers) and _fusable(layer, self.layers[i + 1]):
                 steps.append(_FusedConvPool(layer))
+                i += 2
+            elif (fuse and isinstance(layer, BatchNormalization) and i + 1 < len(self.layers)
+                  and isinstance(self.layers[i + 1], ReLU)):
+                steps.append(_FusedBatchNormReLU(layer))
                 i += 2
             else:
                 steps.append(layer)
