@@ -180,16 +180,16 @@ def test_fitting_pad_stretch_crop():
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, format="PNG")
     data = buffer.getvalue()
-    pad = decode_picture(data, (20, 20), "grey", "pad", None, 10**8)[0]
-    stretch = decode_picture(data, (20, 20), "grey", "stretch", None, 10**8)[0]
-    crop = decode_picture(data, (20, 20), "grey", "crop", None, 10**8)[0]
+    pad = decode_picture(data, (20, 20), "grey", "pad", 10**8)[0]
+    stretch = decode_picture(data, (20, 20), "grey", "stretch", 10**8)[0]
+    crop = decode_picture(data, (20, 20), "grey", "crop", 10**8)[0]
     assert pad.shape == stretch.shape == crop.shape == (20, 20)
     assert pad[:7].max() == 0 and pad[-7:].max() == 0  # black bands (the border colour)
     assert (stretch > 128).sum() > 3 * (pad > 128).sum()  # the square grows tall
     assert (crop > 128).sum() > (pad > 128).sum()  # cropping enlarges what is kept
-    rgb = decode_picture(data, (8, 6), "rgb", "pad", None, 10**8)
+    rgb = decode_picture(data, (8, 6), "rgb", "pad", 10**8)
     assert rgb[0].shape == (8, 6, 3) and rgb[1] == (40, 10) and rgb[2] == "L"
-    assert "above the limit" in decode_picture(data, (8, 8), "grey", "pad", None, 100)
+    assert "above the limit" in decode_picture(data, (8, 8), "grey", "pad", 100)
 
 
 # --- the cache -------------------------------------------------------------------------
@@ -340,3 +340,28 @@ def test_pictures_not_kept_in_memory_are_read_again(tmp_path, monkeypatch):
     again = folder.load_folder(root, cache=False)
     assert np.array_equal(kept.images, again.images) and kept.skipped == again.skipped
     assert len(again.skipped) == 1 and again.skipped[0][0] == "b/bad.png"
+
+
+@needs_shared
+def test_prepare_digits_is_what_predict_sees(runner, tmp_path):
+    """--prepare digits gives each picture the preparation predict gives it."""
+    from cnnkit.data.folder import FolderOptions, load_folder
+    from cnnkit.digits import prepare_digit
+    from cnnkit.digits.from_file import digit_from_file
+    from cnnkit.imaging.io import read_image
+
+    out = tmp_path / "digits"
+    assert invoke(runner, "data", "export", "--data", SHARED_MNIST, "--format", "folder",
+                  "--count", "40", "--out-dir", out).exit_code == 0
+    (out / "7" / "blank.png").write_bytes(b"")  # an empty file: skipped, counted
+    dataset = load_folder(out, FolderOptions(prepare="digits"), preparer=digit_from_file)
+    first = out / dataset.files[0]
+    expected = prepare_digit(read_image(first, grey=True)).digit
+    assert np.array_equal(dataset.images[0], np.clip(np.rint(expected), 0, 255))
+    assert [name for name, _ in dataset.skipped] == ["7/blank.png"]
+    report = invoke(runner, "evaluate", "--images", out, "--prepare", "digits", "--json")
+    assert report.exit_code == 0, report.stderr
+    assert json.loads(report.stdout)["accuracy"] >= 0.95
+    wrong = invoke(runner, "train", "--images", out, "--prepare", "digits", "--image-size", "32",
+                   "-o", tmp_path / "m.npz")
+    assert wrong.exit_code == 1 and "cannot be combined with --image-size 32x32" in wrong.stderr

@@ -106,7 +106,11 @@ def load_images(root: Path, options, split: str | None, strict: bool, quiet: boo
     dataset = None
     with common.progress(2, quiet, "pictures") as bar:
         task = None
-        for event in load_events(root, options, split=split, strict=strict):
+        preparer = None
+        if options.prepare == "digits":
+            from cnnkit.digits.from_file import digit_from_file as preparer
+        for event in load_events(root, options, split=split, strict=strict,
+                                 preparer=preparer):
             if isinstance(event, FolderDataset):
                 dataset = event
                 break

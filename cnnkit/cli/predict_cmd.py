@@ -275,8 +275,7 @@ def _prepare_picture(file: Path, image: dict, max_pixels: int) -> _Prepared:
         from cnnkit.errors import os_message
 
         raise ImageError(os_message(exc, "read", file)) from None
-    decoded = decode_picture(data, options.size, options.color, options.fit, None, max_pixels,
-                             file)
+    decoded = decode_picture(data, options.size, options.color, options.fit, max_pixels, file)
     if isinstance(decoded, str):
         raise ImageError(f"{file}: {decoded}")
     array = decoded[0]

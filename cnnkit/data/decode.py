@@ -26,14 +26,16 @@ FITS = ("pad", "stretch", "crop")
 
 
 def decode_picture(data: bytes, size: tuple[int, int], color: str, fit: str,
-                   prepare: str | None, max_pixels: int, path: Path | None = None):
+                   max_pixels: int, path: Path | None = None, preparer=None):
     """Decode and fit one picture.
 
     Returns ``(array, (width, height), mode)`` with ``array`` uint8 of shape ``size`` (grey)
     or ``size + (3,)`` (rgb), the picture's own size and Pillow mode; or a reason string.
+    ``preparer(path, max_pixels)`` replaces all of this when given (``--prepare digits``:
+    :func:`cnnkit.digits.from_file.digit_from_file`, passed in by the caller).
     """
-    if prepare == "digits":
-        return _digit(path, max_pixels)
+    if preparer is not None:
+        return preparer(path, max_pixels)
     try:
         with Image.open(io.BytesIO(data)) as img:
             width, height = img.size
@@ -93,21 +95,3 @@ def _border_colour(pixels: np.ndarray):
     edge = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
     median = np.median(edge, axis=0)
     return int(median) if np.ndim(median) == 0 else tuple(int(v) for v in median)
-
-
-def _digit(path: Path, max_pixels: int):
-    """``--prepare digits``: exactly what ``cnnkit predict`` does to a picture (read as grey,
-    then made MNIST-like), so training and prediction see the same input."""
-    from cnnkit.digits import NoDigitError, prepare_digit
-    from cnnkit.errors import ImageError
-    from cnnkit.imaging.io import read_image
-
-    try:
-        picture = read_image(path, max_pixels, grey=True)
-        digit = prepare_digit(picture).digit
-    except ImageError as exc:
-        return str(exc).removeprefix(f"{path}: ")
-    except NoDigitError as exc:
-        return f"no digit found ({exc})"
-    array = np.clip(np.rint(digit), 0, 255).astype(np.uint8)
-    return array, (picture.shape[1], picture.shape[0]), "grey"

@@ -197,10 +197,10 @@ def scan(root: Path) -> tuple[list[str], list[tuple[str, int]]]:
 
 def load_folder(root: Path, options: FolderOptions = FolderOptions(), *, split: str | None
                 = "train", strict: bool = False, workers: int | None = None,
-                cache: bool = True) -> FolderDataset:
+                cache: bool = True, preparer=None) -> FolderDataset:
     """Run :func:`load_events` to the end and return its dataset."""
     for event in load_events(root, options, split=split, strict=strict, workers=workers,
-                             cache=cache):
+                             cache=cache, preparer=preparer):
         if isinstance(event, FolderDataset):
             return event
     raise AssertionError("load_events ended without a dataset")  # pragma: no cover
@@ -208,14 +208,18 @@ def load_folder(root: Path, options: FolderOptions = FolderOptions(), *, split: 
 
 def load_events(root: Path, options: FolderOptions = FolderOptions(), *, split: str | None
                 = "train", strict: bool = False, workers: int | None = None,
-                cache: bool = True) -> Iterator[LoadProgress | FolderDataset]:
+                cache: bool = True, preparer=None) -> Iterator[LoadProgress | FolderDataset]:
     """Load a folder dataset, yielding progress, then the :class:`FolderDataset`.
 
     ``split`` picks ``train/`` or ``test/`` in a folder that has them (None: the folder as
     it is). An unreadable picture is skipped and listed in ``skipped`` unless ``strict``,
     which raises DataError naming it. Raises DataError for every problem of the layout.
+    ``preparer(path, max_pixels)`` does ``options.prepare`` (data does not import digits:
+    the caller passes :func:`cnnkit.digits.from_file.digit_from_file` for "digits").
     """
     options.check()
+    if options.prepare is not None and preparer is None:
+        raise DataError(f"--prepare {options.prepare}: no preparation given to the loader")
     base = dataset_root(root, split)
     classes, items = scan(base)
     workers = workers or os.cpu_count() or 1
@@ -249,7 +253,7 @@ def load_events(root: Path, options: FolderOptions = FolderOptions(), *, split: 
             decoded: list = [None] * total
             jobs = [(contents[k] if contents[k] is not None else
                      digests[k] if digests[k].startswith(_UNREADABLE) else None,
-                     items[k][0], options) for k in range(total)]
+                     items[k][0], options, preparer) for k in range(total)]
             del contents
             for start, stop, results in _chunks(pool, _decode_all, jobs):
                 decoded[start:stop] = results
@@ -309,14 +313,14 @@ def _read_all(paths: list[str]) -> list[tuple[bytes | None, str]]:
 
 def _decode_all(jobs: list) -> list:
     out = []
-    for data, path, options in jobs:
+    for data, path, options, preparer in jobs:
         if data is None:  # not kept in memory: read again
             data = _read_all([path])[0][0] or f"{_UNREADABLE}it went away"
         if isinstance(data, str):  # why the file could not be read
             out.append(data)
             continue
         out.append(decode_picture(data, options.size, options.color, options.fit,
-                                  options.prepare, options.max_pixels, Path(path)))
+                                  options.max_pixels, Path(path), preparer))
     return out
 
 
