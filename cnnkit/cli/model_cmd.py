@@ -465,7 +465,8 @@ def _write_pictures(report: dict, images, plot: Path | None, mistakes: Path | No
 
     written = []
     if plot is not None:
-        heat_map = figures.confusion_heatmap(np.asarray(report["confusion"]))
+        heat_map = figures.confusion_heatmap(np.asarray(report["confusion"]),
+                                             names=report["classes"])
         common.save_picture(heat_map.image, plot, force)
         written.append(plot)
     if mistakes is not None:
