@@ -29,6 +29,11 @@ class Split(str, Enum):
     test = "test"
 
 
+class ExportFormat(str, Enum):
+    png = "png"
+    folder = "folder"
+
+
 DataDir = Annotated[Optional[Path], typer.Option(
     "--data", help="A folder of MNIST IDX files (raw or .gz) instead of the cache.",
     exists=True, file_okay=False, show_default=False)]
@@ -223,11 +228,15 @@ def export_command(
     no_verify: Annotated[bool, typer.Option(
         "--no-verify", help="Accept IDX files that are not the official MNIST (after "
         "structural checks).")] = False,
+    form: Annotated[ExportFormat, typer.Option(
+        "--format", help="png: <index>_<label>.png files; folder: a folder dataset, "
+        "<label>/<index>.png (for --images).")] = ExportFormat.png,
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False,
 ) -> None:
-    """Write MNIST digits as PNG files named <index>_<label>.png.
+    """Write MNIST digits as PNG files named <index>_<label>.png, or as a folder dataset.
 
-    [dim]Example:[/] cnnkit data export --split test --count 20 --out-dir digits
+    All or nothing: a failure leaves no new file. [dim]Example:[/] cnnkit data export --split
+    test --count 20 --out-dir digits
     """
     with common.user_errors():
         from cnnkit.files import check_target, make_dir
@@ -237,11 +246,17 @@ def export_command(
         if start >= len(images):
             raise common.fail(f"--start {start} is past the last index {len(images) - 1}")
         stop = min(start + count, len(images))
-        targets = [out_dir / f"{index}_{labels[index]}.png" for index in range(start, stop)]
-        if out_dir.is_dir():  # every name checked before the first is written
-            for target in targets:
+        if form is ExportFormat.folder:
+            targets = [out_dir / str(labels[index]) / f"{index:05d}.png"
+                       for index in range(start, stop)]
+        else:
+            targets = [out_dir / f"{index}_{labels[index]}.png" for index in range(start, stop)]
+        for target in targets:  # every name checked before the first is written
+            if target.parent.is_dir():
                 check_target(target, force)
         make_dir(out_dir)
+        for folder in sorted({t.parent for t in targets} - {out_dir}):
+            make_dir(folder)
         for index, target in zip(range(start, stop), targets):
             write_image(target, images[index].astype("float32"), 255.0, force=force)
     common.err.print(f"[green]wrote[/] {stop - start} digits to {common.escape(out_dir)}")

@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from cnnkit.cli import common
+from cnnkit.cli import common, folder_opts
 from cnnkit.cli.app import app
 from cnnkit.cli.data_cmd import DataDir, Split, load_data
 
@@ -104,9 +104,10 @@ def train_command(
     thickness: Annotated[float, typer.Option(
         "--thickness", min=0.0, max=1.0, help="Random stroke width: up to this blend towards "
         "one px thicker (half of it thinner).", rich_help_panel=RECIPE)] = 0.0,
-    val_split: Annotated[Optional[int], typer.Option(
-        "--val-split", min=0, help="Training images held out for validation (default: one in "
-        "twelve, 5,000 of 60,000).", rich_help_panel=RECIPE, show_default=False)] = None,
+    val_split: Annotated[Optional[str], typer.Option(
+        "--val-split", help="Training images held out for validation: a count (500) or a "
+        "fraction (0.2) (default: one in twelve, 5,000 of 60,000; of every class alike for "
+        "--images).", rich_help_panel=RECIPE, show_default=False)] = None,
     seed: Annotated[int, typer.Option(
         "--seed", min=0, help="Seeds init, split, shuffling, dropout, augmentation.",
         rich_help_panel=RECIPE)] = 0,
@@ -121,6 +122,24 @@ def train_command(
         dir_okay=False, show_default=False)] = None,
     data: DataDir = None,
     no_verify: NoVerify = False,
+    images_dir: folder_opts.Images = None,
+    image_size: folder_opts.ImageSize = None,
+    color: folder_opts.ColorOption = None,
+    fit: folder_opts.FitOption = folder_opts.Fit.pad,
+    prepare_kind: folder_opts.Prepare = None,
+    strict: folder_opts.Strict = False,
+    init: Annotated[Optional[Path], typer.Option(
+        "--init", help="Fine-tune: start from this trained model (a new output layer when the "
+        "class count differs).", exists=True, dir_okay=False, show_default=False,
+        rich_help_panel=folder_opts.PICTURES)] = None,
+    mix_mnist: Annotated[int, typer.Option(
+        "--mix-mnist", min=0, help="Add this many MNIST training digits to a digit folder "
+        "dataset, so fine-tuning keeps what the model knew (classes named 0-9).",
+        rich_help_panel=folder_opts.PICTURES)] = 0,
+    freeze: Annotated[Optional[list[str]], typer.Option(
+        "--freeze", help="Keep this layer's weights fixed (repeat or comma-separate; names as "
+        "'cnnkit summary' shows them).", show_default=False,
+        rich_help_panel=folder_opts.PICTURES)] = None,
     threads: Threads = None,
     as_json: Annotated[bool, typer.Option("--json", help="NDJSON per epoch on stdout, no bar.")
                        ] = False,
@@ -129,13 +148,37 @@ def train_command(
         "--plot", help="Also draw the learning curves to this PNG (needs cnnkit[plot]).",
         dir_okay=False, show_default=False)] = None,
 ) -> None:
-    """Train a CNN on MNIST (fetched on first use): the digit_classifier or any --arch.
+    """Train a CNN on MNIST (fetched on first use) or on your own pictures (--images DIR):
+    the digit_classifier or any --arch, from scratch or fine-tuning a trained model (--init).
 
     A checkpoint is written after every epoch to OUTPUT with .ckpt.npz; Ctrl-C stops after the
     current batch and saves one. [dim]Example:[/] cnnkit train --epochs 15 -o model.npz
     """
     if output.suffix != ".npz":
         raise common.fail(f"{output}: the model file name must end in .npz", 2)
+    size = folder_opts.parse_size(image_size)
+    if images_dir is None and (size or color or prepare_kind or strict
+                               or fit is not folder_opts.Fit.pad):
+        raise common.fail("--image-size, --color, --fit, --prepare and --strict need "
+                          "--images DIR", 2)
+    if images_dir is not None and data is not None and not mix_mnist:
+        raise common.fail("--images and --data are two sources; give one (--data goes with "
+                          "--images only as the source of --mix-mnist)", 2)
+    if mix_mnist and images_dir is None:
+        raise common.fail("--mix-mnist needs --images DIR", 2)
+    if init is not None and resume is not None:
+        raise common.fail("--init starts a new training and --resume continues one; give one",
+                          2)
+    if init is not None and arch != "digit_classifier":
+        raise common.fail("--arch builds a new network and --init starts from a trained one; "
+                          "give one", 2)
+    frozen = [n.strip() for item in freeze or [] for n in item.split(",") if n.strip()]
+    try:
+        from cnnkit.data.folder import parse_split
+
+        split = parse_split(val_split)
+    except ValueError as exc:
+        raise common.fail(str(exc), 2) from None
     for path in (output, output.with_suffix(".history.json"),
                  output.with_suffix(".history.csv")):
         common.picture_target(path, force, suffix=path.suffix)
@@ -150,44 +193,59 @@ def train_command(
         from cnnkit.nn.arch import PRESETS, resolve, to_text
         from cnnkit.nn.train import TrainConfig, Trainer, default_val_split, resume_trainer
 
+        from cnnkit.cli.train_source import fit_network, start_model, training_data
+
         network = None
-        if resume is None:  # a wrong architecture fails before any data is read
+        if resume is None and init is None:  # a wrong architecture fails before data is read
             network = resolve(arch, seed=seed, dropout=dropout)
-            arch = arch if arch in PRESETS else to_text(network)
-        images, labels = load_data("train", data, verify=not no_verify)
-        test = load_data("test", data, verify=not no_verify)  # a bad file fails before training
+        source = training_data(images_dir, data, no_verify, size, color, fit, prepare_kind,
+                               strict, init, resume, quiet or as_json, mix_mnist, seed)
+        images, labels, test = source["images"], source["labels"], source["test"]
         if resume is not None:
             trainer, _ = resume_trainer(resume, images, labels)
             common.err.print(f"resuming {common.escape(resume)} at epoch "
                              f"{trainer.state.epoch + 1}, batch {trainer.state.batch + 1}")
         else:
+            from cnnkit.data.folder import split_count
+
             available = len(images) if limit is None else min(limit, len(images))
-            if val_split is None:
-                val_split = default_val_split(available)
-            elif val_split >= available:
+            held = split_count(split, available, default_val_split)
+            if held >= available:
                 raise common.fail(f"--val-split {val_split} leaves no training images: there "
                                   f"are {available:,} (--limit and the data); give a smaller "
                                   f"--val-split", 2)
+            try:
+                if network is not None and source["fields"]:  # the pictures' shape, classes
+                    network = fit_network(network, source["shape"], source["classes"], seed)
+                network = start_model(source, network, init, seed, frozen, as_json or quiet)
+            except ValueError as exc:
+                raise common.fail(str(exc)) from None
+            if arch not in PRESETS or source["fields"] or init is not None:
+                arch = to_text(network)
             config = TrainConfig(arch=arch, epochs=epochs, batch_size=batch_size, lr=lr,
                                  optimizer=optimizer.value, schedule=schedule.value,
                                  dropout=dropout, weight_decay=weight_decay, augment=augment,
                                  rotate=rotate, shear=shear, scale=scale, elastic=elastic,
-                                 thickness=thickness, val_split=val_split, seed=seed, limit=limit)
+                                 thickness=thickness, val_split=held, seed=seed, limit=limit,
+                                 stratify=images_dir is not None, freeze=frozen)
             try:
                 trainer = Trainer(config, images, labels, model=network)
             except ValueError as exc:
                 raise common.fail(str(exc)) from None
-        data_info = _data_info(data)
-        stopped = _run(trainer, checkpoint, data_info, as_json, quiet)
+        data_info = source["data"]
+        fields = {"data": data_info, **source["fields"]}
+        stopped = _run(trainer, checkpoint, fields, as_json, quiet)
         if stopped:
             again = f"cnnkit train --resume {checkpoint} -o {output}"
             if data is not None:
                 again += f" --data {data}"
+            if images_dir is not None:
+                again += f" --images {images_dir}"
             state = trainer.state
             where = (f"after epoch {state.epoch}" if state.batch == 0 else
                      f"at epoch {state.epoch + 1}, batch {state.batch}")
             raise common.fail(f"stopped {where}; checkpoint saved. Resume with: {again}", 130)
-        _finish(trainer, output, checkpoint, test, data_info, force, as_json, quiet)
+        _finish(trainer, output, checkpoint, test, fields, force, as_json, quiet)
         if plot is not None:
             from cnnkit.viz.charts import learning_curves
 
@@ -208,7 +266,7 @@ def _data_info(data: Path | None) -> dict:
     return info
 
 
-def _run(trainer, checkpoint: Path, data_info: dict, as_json: bool, quiet: bool) -> bool:
+def _run(trainer, checkpoint: Path, fields: dict, as_json: bool, quiet: bool) -> bool:
     """Drive the loop with a progress bar; return True if Ctrl-C stopped it."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
@@ -233,7 +291,7 @@ def _run(trainer, checkpoint: Path, data_info: dict, as_json: bool, quiet: bool)
             task = None
             for event in trainer.run(should_stop=lambda: bool(interrupted)):
                 if isinstance(event, EpochEvent):
-                    save_trainer(trainer, checkpoint, data=data_info)
+                    save_trainer(trainer, checkpoint, **fields)
                     _report_epoch(event, as_json, quiet)
                     if task is not None:
                         bar.remove_task(task)
@@ -247,7 +305,7 @@ def _run(trainer, checkpoint: Path, data_info: dict, as_json: bool, quiet: bool)
     finally:
         signal.signal(signal.SIGINT, previous)
     if interrupted and trainer.state.epoch < trainer.config.epochs:
-        save_trainer(trainer, checkpoint, data=data_info)
+        save_trainer(trainer, checkpoint, **fields)
         return True
     return False
 
@@ -266,7 +324,7 @@ def _report_epoch(event, as_json: bool, quiet: bool) -> None:
                      f"({event.images_per_second:,.0f} img/s)")
 
 
-def _finish(trainer, output: Path, checkpoint: Path, test, data_info, force, as_json,
+def _finish(trainer, output: Path, checkpoint: Path, test, fields, force, as_json,
             quiet) -> None:
     from dataclasses import asdict
 
@@ -274,8 +332,10 @@ def _finish(trainer, output: Path, checkpoint: Path, test, data_info, force, as_
     from cnnkit.nn.io import save_model
     from cnnkit.nn.train import evaluate_loss
 
-    test_images, test_labels = test
-    test_loss, test_accuracy = evaluate_loss(trainer.model, test_images, test_labels)
+    test_loss = test_accuracy = None
+    if test is not None:  # a folder dataset without test/ is measured on its validation part
+        test_images, test_labels = test
+        test_loss, test_accuracy = evaluate_loss(trainer.model, test_images, test_labels)
     history = trainer.state.history
     metrics = {"test_loss": test_loss, "test_accuracy": test_accuracy,
                "train_loss": history[-1]["train_loss"],
@@ -283,8 +343,8 @@ def _finish(trainer, output: Path, checkpoint: Path, test, data_info, force, as_
                "val_loss": history[-1]["val_loss"], "val_accuracy": history[-1]["val_accuracy"],
                "train_seconds": sum(h["seconds"] for h in history)}
     save_model(output, trainer.model, force=force,
-               training={**asdict(trainer.config), "history": history}, data=data_info,
-               metrics=metrics)
+               training={**asdict(trainer.config), "history": history}, metrics=metrics,
+               **fields)
     with atomic_path(output.with_suffix(".history.json"), force=force) as tmp:
         tmp.write_text(json.dumps(history, indent=1))
     with atomic_path(output.with_suffix(".history.csv"), force=force) as tmp:
@@ -295,9 +355,14 @@ def _finish(trainer, output: Path, checkpoint: Path, test, data_info, force, as_
     checkpoint.unlink(missing_ok=True)  # the model now holds everything worth keeping
     if as_json:
         common.print_json({"event": "done", "output": str(output), **metrics})
-    else:
+    elif test_accuracy is not None:
         common.err.print(f"[green]wrote[/] {common.escape(output)}: test accuracy "
                          f"{test_accuracy:.2%}, loss {test_loss:.4f} "
+                         f"(history in {common.escape(output.with_suffix('.history.csv'))})")
+    else:
+        val = history[-1]["val_accuracy"]
+        said = f"validation accuracy {val:.2%}" if val is not None else "no test/ folder"
+        common.err.print(f"[green]wrote[/] {common.escape(output)}: {said} "
                          f"(history in {common.escape(output.with_suffix('.history.csv'))})")
 
 
@@ -322,12 +387,19 @@ def evaluate_command(
         "--csv", help="Write per-class metrics and confusion counts to this CSV (an existing "
         "file only with --force).",
         dir_okay=False, show_default=False)] = None,
+    images_dir: folder_opts.Images = None,
+    prepare_kind: folder_opts.Prepare = None,
+    strict: folder_opts.Strict = False,
     threads: Threads = None,
 ) -> None:
-    """Loss, accuracy, confusion matrix, per-class metrics and worst mistakes of a model.
+    """Loss, accuracy, confusion matrix, per-class metrics and worst mistakes of a model, on
+    MNIST or on a folder dataset (--images DIR: its test/ part if it has one).
 
+    Pictures are prepared as the model's were in training (its file says how).
     [dim]Example:[/] cnnkit evaluate model.npz --split test
     """
+    if images_dir is None and (prepare_kind or strict):
+        raise common.fail("--prepare and --strict need --images DIR", 2)
     for picture in (plot, mistakes):
         if picture is not None:
             common.picture_target(picture, force)
@@ -341,8 +413,18 @@ def evaluate_command(
         from cnnkit.nn.metrics import confusion_matrix, per_class, top_mistakes
         from cnnkit.nn.model import prepare
 
-        network, _ = load_model(path)
-        images, labels = load_data(split.value, data, verify=not no_verify)
+        network, header = load_model(path)
+        from cnnkit.nn.io import class_names
+
+        names = class_names(header, int(network.output_shape[-1]))
+        if images_dir is None:
+            images, labels = load_data(split.value, data, verify=not no_verify)
+            where, files = split.value, None
+        else:
+            from cnnkit.cli.train_source import evaluation_pictures
+
+            images, labels, where, files = evaluation_pictures(
+                images_dir, header, network, names, prepare_kind, strict, as_json)
         inputs = prepare(images)
         network.predict_proba(inputs[:1])  # load the compiled kernels before timing
         started = time.perf_counter()
@@ -351,12 +433,19 @@ def evaluate_command(
         picked = probs[np.arange(len(labels)), labels.astype(np.int64)]
         loss = float(-np.log(np.maximum(picked, 1e-12), dtype=np.float64).mean())
         predicted = probs.argmax(axis=1)
-        confusion = confusion_matrix(labels, predicted)
-        report = {"model": str(path), "split": split.value, "images": int(len(labels)),
+        confusion = confusion_matrix(labels, predicted, len(names))
+        report = {"model": str(path), "split": where, "classes": names,
+                  "images": int(len(labels)),
                   "loss": loss, "accuracy": float((predicted == labels).mean()),
                   "seconds": seconds, "confusion": confusion.tolist(),
                   "per_class": per_class(confusion),
                   "mistakes": top_mistakes(probs, labels, worst)}
+        for row in report["per_class"]:
+            row["name"] = names[row["class"]]
+        for m in report["mistakes"]:
+            m["true_name"], m["predicted_name"] = names[m["true"]], names[m["predicted"]]
+            if files is not None:  # a folder dataset: which picture
+                m["file"] = files[m["index"]]
         if csv is not None:
             _write_csv(csv, report, force)
         _write_pictures(report, images, plot, mistakes, force)
@@ -376,49 +465,63 @@ def _write_pictures(report: dict, images, plot: Path | None, mistakes: Path | No
 
     written = []
     if plot is not None:
-        heat_map = figures.confusion_heatmap(np.asarray(report["confusion"]))
+        heat_map = figures.confusion_heatmap(np.asarray(report["confusion"]),
+                                             names=report["classes"])
         common.save_picture(heat_map.image, plot, force)
         written.append(plot)
     if mistakes is not None:
-        worst = report["mistakes"]
+        worst = [{**m, "true": m["true_name"], "predicted": m["predicted_name"]}
+                 for m in report["mistakes"]]
         digits = images[[m["index"] for m in worst]]
+        if digits.ndim == 4:  # colour pictures: the sheet shows their grey
+            digits = digits.mean(axis=3).astype(np.uint8)
         common.save_picture(figures.mistakes_sheet(digits, worst).image, mistakes, force)
         written.append(mistakes)
     report["pictures"] = [str(p) for p in written]
 
 
 def _write_csv(path: Path, report: dict, force: bool) -> None:
+    import csv
+    import io
+
     from cnnkit.files import atomic_path
 
-    header = ["class", "precision", "recall", "f1", "support"] + [
-        f"predicted_{k}" for k in range(10)]
-    lines = [",".join(header)]
+    names = report["classes"]
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")  # a folder's name may hold a comma
+    writer.writerow(["class", "precision", "recall", "f1", "support"] + [
+        f"predicted_{name}" for name in names])
     for row, counts in zip(report["per_class"], report["confusion"]):
-        lines.append(",".join([str(row["class"]), f"{row['precision']:.6f}",
-                               f"{row['recall']:.6f}", f"{row['f1']:.6f}",
-                               str(row["support"])] + [str(c) for c in counts]))
+        writer.writerow([row["name"], f"{row['precision']:.6f}", f"{row['recall']:.6f}",
+                         f"{row['f1']:.6f}", str(row["support"])] + [str(c) for c in counts])
     with atomic_path(path, force=force) as tmp:
-        tmp.write_text("\n".join(lines) + "\n")
+        tmp.write_text(text.getvalue())
+
+
+def _split_words(split: str) -> str:
+    return f"the {split} split" if split in ("train", "test") else common.escape(split)
 
 
 def _print_report(report: dict) -> None:
     from rich.table import Table
 
     out = common.out
-    out.print(f"[bold]{common.escape(report['model'])}[/] on the {report['split']} split "
+    out.print(f"[bold]{common.escape(report['model'])}[/] on {_split_words(report['split'])} "
               f"({report['images']:,} images, {report['seconds']:.2f} s): accuracy "
               f"[bold]{report['accuracy']:.2%}[/], loss {report['loss']:.4f}")
     confusion = report["confusion"]
-    off = sorted((confusion[t][p], t, p) for t in range(10) for p in range(10) if t != p)
+    names = [common.escape(n) for n in report["classes"]]
+    count = len(names)
+    off = sorted((confusion[t][p], t, p) for t in range(count) for p in range(count) if t != p)
     worst = {(t, p) for count, t, p in off[-5:] if count > 0}
     table = Table(title="confusion matrix (rows: true, columns: predicted; the 5 largest "
                   "confusions in red)", title_justify="left", padding=(0, 1))
     table.add_column("", style="bold")
-    for k in range(10):
-        table.add_column(str(k), justify="right")
-    for t in range(10):
+    for k in range(count):
+        table.add_column(names[k], justify="right")
+    for t in range(count):
         cells = []
-        for p in range(10):
+        for p in range(count):
             value = str(confusion[t][p])
             if t == p:
                 value = f"[green]{value}[/]"
@@ -427,21 +530,23 @@ def _print_report(report: dict) -> None:
             elif confusion[t][p] == 0:
                 value = "[dim]0[/]"
             cells.append(value)
-        table.add_row(str(t), *cells)
+        table.add_row(names[t], *cells)
     out.print(table)
     classes = Table(title="per class", title_justify="left")
     for column in ("class", "precision", "recall", "F1", "support"):
         classes.add_column(column, justify="right")
     for row in report["per_class"]:
-        classes.add_row(str(row["class"]), f"{row['precision']:.4f}", f"{row['recall']:.4f}",
+        classes.add_row(names[row["class"]], f"{row['precision']:.4f}", f"{row['recall']:.4f}",
                         f"{row['f1']:.4f}", f"{row['support']:,}")
     out.print(classes)
     if report["mistakes"]:
         mistakes = Table(title="most confident mistakes", title_justify="left")
-        for column in ("index", "true", "predicted", "confidence"):
+        first = "file" if "file" in report["mistakes"][0] else "index"
+        for column in (first, "true", "predicted", "confidence"):
             mistakes.add_column(column, justify="right")
         for m in report["mistakes"]:
-            mistakes.add_row(str(m["index"]), str(m["true"]), str(m["predicted"]),
+            mistakes.add_row(common.escape(m.get("file", m["index"])), names[m["true"]],
+                             names[m["predicted"]],
                              f"{m['confidence']:.2%}")
         out.print(mistakes)
 
@@ -532,4 +637,14 @@ def info_command(model: ModelArg = None,
     data = header.get("data", {})
     if data:
         out.print(f"data: {common.escape(data.get('source'))}")
+    from cnnkit.nn.io import class_names
+
+    names = class_names(header, int(network.output_shape[-1]))
+    out.print("classes: " + text(", ".join(names)))
+    image = header.get("image")
+    if image:
+        size = image.get("size", [0, 0])
+        prepared = f", prepared as {image['prepare']}" if image.get("prepare") else ""
+        out.print(text(f"pictures: {size[1]}x{size[0]} {image.get('color')}, fitted by "
+                       f"{image.get('fit')}{prepared}"))
     _print_summary(network, False)

@@ -3,8 +3,10 @@
 The header (stored as the uint8 array ``__header__``, so ``allow_pickle=False`` suffices)
 records the format, the cnnkit version, the architecture, the parameter count, how inputs are
 scaled, the training arguments, the data checksums, the final metrics and a SHA-256 of the
-weights, which catches a tampered or damaged file. Writes are atomic and refuse to replace an
-existing file unless forced.
+weights, which catches a tampered or damaged file. A model trained on a folder dataset also
+records ``classes`` (the folder names, in label order) and ``image`` (the size, colour,
+fitting and preparation of its pictures). Writes are atomic and refuse to replace an existing
+file unless forced.
 """
 
 from __future__ import annotations
@@ -189,11 +191,11 @@ def load_model(path: Path) -> tuple[Sequential, dict]:
     """Read and verify a model file; returns (model, header). Raises ModelError."""
     header, arrays = _read(path, MODEL_FORMAT)
     model = _build(Path(path), header, arrays)
-    _check_fields(Path(path), header)
+    _check_fields(Path(path), header, int(model.output_shape[-1]))
     return model, header
 
 
-def _check_fields(path: Path, header: dict) -> None:
+def _check_fields(path: Path, header: dict, units: int) -> None:
     """The header fields commands use must have their types: a tampered field is refused
     here, not met as a crash later."""
     for name in ("input", "training", "metrics", "data"):
@@ -205,6 +207,23 @@ def _check_fields(path: Path, header: dict) -> None:
         raise ModelError(f"{path}: damaged header (pixel_scale {scale!r:.40} is not a number "
                          f"in (0, 1])")
     header.setdefault("cnnkit_version", "unknown")
+    classes = header.get("classes")
+    if classes is not None and (
+            not isinstance(classes, list) or not all(isinstance(c, str) for c in classes)
+            or len(classes) != units):
+        raise ModelError(f"{path}: damaged header (classes must be a list of {units} names, "
+                         f"one per output)")
+    if not isinstance(header.get("image", {}), dict):
+        raise ModelError(f"{path}: damaged header (image is not a JSON object)")
+
+
+def class_names(header: dict, count: int) -> list[str]:
+    """The names of a model's classes: the header's ``classes`` (a folder dataset's folder
+    names), else the indices "0".."count-1" (MNIST digits name themselves)."""
+    classes = header.get("classes")
+    if isinstance(classes, list) and len(classes) == count:
+        return [str(c) for c in classes]
+    return [str(k) for k in range(count)]
 
 
 def save_checkpoint(path: Path, model: Sequential, optimizer_arrays: dict[str, np.ndarray],

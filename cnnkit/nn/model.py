@@ -202,5 +202,7 @@ def digit_classifier(dropout: float = 0.5, seed: int = 0) -> Sequential:
 
 
 def prepare(images: np.ndarray, scale: float = PIXEL_SCALE) -> np.ndarray:
-    """uint8 digits (N, 28, 28) -> float32 model input (N, 28, 28, 1), ``pixel * scale``."""
-    return (images.astype(np.float32) * np.float32(scale))[..., None]
+    """uint8 pictures (N, H, W) or (N, H, W, C) -> float32 model input (N, H, W, C),
+    ``pixel * scale`` (grey pictures get their one channel axis)."""
+    x = images.astype(np.float32) * np.float32(scale)
+    return x[..., None] if x.ndim == 3 else x

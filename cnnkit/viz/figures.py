@@ -163,8 +163,10 @@ def filter_bank(kernels: np.ndarray, bias: np.ndarray, name: str = "conv",
     return Figure(image, {"filters": _shift(boxes, 0, tops[1])})
 
 
-def confusion_heatmap(confusion: np.ndarray, cell: int = 48) -> Figure:
-    """The 10x10 confusion counts (rows true, columns predicted) as a heat map.
+def confusion_heatmap(confusion: np.ndarray, cell: int = 48,
+                      names: list[str] | None = None) -> Figure:
+    """The confusion counts (rows true, columns predicted) as a heat map; ``names`` label the
+    classes (default their indices; a long name is cut to fit its cell).
 
     Colour is each cell's share of its row (the recall on the diagonal) on the sequential
     map; the count is written in the cell. Boxes: ``"cells"``, row-major.
@@ -188,10 +190,12 @@ def confusion_heatmap(confusion: np.ndarray, cell: int = 48) -> Figure:
                       fill=colormaps.text_colour(colour), font=small, anchor="mm")
             boxes.append((x0, y0, x0 + cell, y0 + cell))
     ink = (20, 20, 20)
+    shown = [str(n) if len(str(n)) <= 4 else str(n)[:3] + "\u2026"
+             for n in (names or range(classes))]
     for k in range(classes):
-        draw.text((margin + k * cell + cell / 2, margin - 4), str(k), fill=ink, font=label,
+        draw.text((margin + k * cell + cell / 2, margin - 4), shown[k], fill=ink, font=label,
                   anchor="md")
-        draw.text((margin - 6, margin + k * cell + cell / 2), str(k), fill=ink, font=label,
+        draw.text((margin - 6, margin + k * cell + cell / 2), shown[k], fill=ink, font=label,
                   anchor="rm")
     draw.text((margin + size / 2, 2), "predicted", fill=ink, font=label, anchor="ma")
     draw.text((2, margin + size / 2), "true", fill=ink, font=label, anchor="lm")
