@@ -358,8 +358,8 @@ def image_inputs(inputs: list[Path], output: Path | None, threads: int | None,
     if output is not None and len(inputs) > 1:
         raise fail("--output takes one input; use --out-dir for several", 2)
     with user_errors():
-        from cnnkit.imaging import io as imaging
         from cnnkit.files import make_dir
+        from cnnkit.imaging import io as imaging
         from cnnkit.ops._jit import set_threads
 
         set_threads(threads)

@@ -240,7 +240,6 @@ def _filter_file(path, flt, options, mode, filter_alpha, write: Writing, compare
     import numpy as np
 
     from cnnkit.imaging import io as imaging
-    from cnnkit.errors import ImageError
     from cnnkit.imaging.filtering import apply_filter, sample_alpha
 
     started = time.perf_counter()

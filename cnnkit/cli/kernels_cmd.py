@@ -103,10 +103,10 @@ def _plot_kernel(flt, matrices, target: Path, image: Path | None, force: bool) -
     ``cnnkit filter`` would (its default border, op and range)."""
     import numpy as np
 
-    from cnnkit.imaging import io as imaging
-    from cnnkit.viz import figures
     from cnnkit.digits import shrink, to_grey
+    from cnnkit.imaging import io as imaging
     from cnnkit.imaging.filtering import FilterOptions, apply_filter, display_range
+    from cnnkit.viz import figures
 
     sample = shrink(to_grey(imaging.read_image(image or SAMPLE, grey=True)), PLOT_SIDE)[0] * 255
     values = apply_filter(sample, flt, FilterOptions(op=flt.op))

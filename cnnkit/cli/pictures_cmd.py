@@ -11,7 +11,7 @@ import typer
 from cnnkit.cli import common
 from cnnkit.cli.app import app
 from cnnkit.cli.filter_cmd import Force
-from cnnkit.cli.model_cmd import ModelOption, resolve_model
+from cnnkit.cli.model_opts import ModelOption, resolve_model
 from cnnkit.cli.predict_cmd import Preprocess
 
 PICTURES = "Pictures: what the CNN sees and learned"
@@ -61,9 +61,8 @@ def featuremaps_command(
 
         from cnnkit import digits
         from cnnkit.imaging import io as imaging
-        from cnnkit.viz import figures
         from cnnkit.nn.io import load_model
-        from cnnkit.nn import probe
+        from cnnkit.viz import figures
 
         network, header = load_model(path)
         scale = np.float32(header.get("input", {}).get("pixel_scale", 1 / 255))
@@ -88,10 +87,10 @@ def featuremaps_command(
 
 def _panels(network, x, stages: list[str]) -> list:
     """The figure's stages: first-block stages by word, any conv or pooling layer by name."""
-    from cnnkit.viz import figures
     from cnnkit.errors import CnnkitError
     from cnnkit.nn import layers as L
     from cnnkit.nn import probe
+    from cnnkit.viz import figures
 
     try:
         probe.first_block(network)
@@ -151,9 +150,9 @@ def filters_command(
         common.picture_target(output, force)
     path = resolve_model(model)
     with common.user_errors():
-        from cnnkit.viz import figures
-        from cnnkit.nn.io import load_model
         from cnnkit.nn import probe
+        from cnnkit.nn.io import load_model
+        from cnnkit.viz import figures
 
         network, _ = load_model(path)
         conv = probe.find_layer(network, layer)

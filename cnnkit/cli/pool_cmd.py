@@ -105,10 +105,10 @@ def _pool_file(path, mode, window, step, padding, upscale, name, output, out_dir
                compare, max_pixels, fmt=None, suffix=".png") -> dict:
     import numpy as np
 
-    from cnnkit.imaging import io as imaging
     from cnnkit.errors import ImageError
-    from cnnkit.limits import check_pixels
+    from cnnkit.imaging import io as imaging
     from cnnkit.imaging.filtering import pool_picture
+    from cnnkit.limits import check_pixels
 
     started = time.perf_counter()
     # 8/16-bit pictures stay integers until pooled a block of rows at a time (a float32 copy
@@ -180,11 +180,11 @@ def stack_command(
     if output is None and stages_dir is None and sheet is None:
         raise common.fail("say where to write: -o OUT, --stages DIR and/or --sheet FILE", 2)
     with common.user_errors():
+        from cnnkit.files import check_target, make_dir
         from cnnkit.imaging import io as imaging
         from cnnkit.imaging import pipeline
-        from cnnkit.viz import draw as viz
-        from cnnkit.files import check_target, make_dir
         from cnnkit.ops._jit import set_threads
+        from cnnkit.viz import draw as viz
 
         set_threads(threads)
         parsed = pipeline.parse(steps)

@@ -10,7 +10,7 @@ import typer
 
 from cnnkit.cli import common
 from cnnkit.cli.app import app
-from cnnkit.cli.model_cmd import DIGITS, ModelOption, Threads, resolve_model
+from cnnkit.cli.model_opts import DIGITS, ModelOption, Threads, resolve_model
 
 UNCERTAIN_EXIT = 3
 
@@ -69,12 +69,12 @@ def predict_command(
     with common.user_errors():
         import numpy as np
 
+        from cnnkit.cli.model_opts import limit_threads
         from cnnkit.imaging import io as imaging
-        from cnnkit.cli.model_cmd import _limit_threads
         from cnnkit.nn.io import load_model
         from cnnkit.ops._jit import set_threads
 
-        _limit_threads(threads)  # for the life of this process
+        limit_threads(threads)  # for the life of this process
         workers = set_threads(threads)
         network, header = load_model(path)
         from cnnkit.nn.io import class_names
@@ -234,8 +234,8 @@ class _Prepared:
 
 def _prepare_file(file: Path, multi: bool, preprocess: str, max_pixels: int) -> _Prepared:
     from cnnkit import digits
-    from cnnkit.imaging import io as imaging
     from cnnkit.digits import verdict
+    from cnnkit.imaging import io as imaging
 
     picture = imaging.read_image(file, max_pixels, grey=True)
     try:
@@ -335,8 +335,8 @@ def _save_steps(folder: Path, picture, found, reads, cleaned, force: bool = Fals
     import numpy as np
     from PIL import Image, ImageDraw
 
-    from cnnkit.viz import draw as viz
     from cnnkit.files import atomic_path, make_dir
+    from cnnkit.viz import draw as viz
 
     make_dir(folder)
 

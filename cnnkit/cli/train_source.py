@@ -18,7 +18,7 @@ def training_data(images_dir: Path | None, data: Path | None, no_verify: bool, s
     start = load_model(init) if init is not None else None
     if images_dir is None:
         from cnnkit.cli.data_cmd import load_data
-        from cnnkit.cli.model_cmd import _data_info
+        from cnnkit.cli.train_cmd import _data_info
 
         images, labels = load_data("train", data, verify=not no_verify)
         test = load_data("test", data, verify=not no_verify)  # a bad file fails before training
