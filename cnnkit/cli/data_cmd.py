@@ -194,27 +194,31 @@ def clear_command(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")
                    ] = False,
 ) -> None:
-    """Delete the cached MNIST files (asks first unless --yes).
+    """Delete the cached MNIST files and decoded folder datasets (asks first unless --yes).
 
     [dim]Example:[/] cnnkit data clear --yes
     """
     import shutil
 
+    from cnnkit.data.folder_cache import folder_cache_dir
     from cnnkit.data.mnist import mnist_dir
 
-    directory = mnist_dir()
-    if not directory.exists():
-        common.err.print(f"nothing to clear: {common.escape(directory)} does not exist")
+    directories = [d for d in (mnist_dir(), folder_cache_dir()) if d.exists()]
+    if not directories:
+        common.err.print(f"nothing to clear: {common.escape(mnist_dir())} and "
+                         f"{common.escape(folder_cache_dir())} do not exist")
         return
+    named = " and ".join(str(d) for d in directories)
     if not yes:
         try:
-            confirmed = typer.confirm(f"Delete {directory}?", default=False)
+            confirmed = typer.confirm(f"Delete {named}?", default=False)
         except typer.Abort:
             confirmed = False
         if not confirmed:
             raise common.fail("not confirmed; nothing deleted (use --yes)")
-    shutil.rmtree(directory)
-    common.err.print(f"[green]deleted[/] {common.escape(directory)}")
+    for directory in directories:
+        shutil.rmtree(directory)
+        common.err.print(f"[green]deleted[/] {common.escape(directory)}")
 
 
 @data_app.command("export")
