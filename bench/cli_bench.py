@@ -94,7 +94,7 @@ def make_inputs(work: Path, folder_size: int, digits: int, big: bool) -> dict[st
     photo(scene, (1024, 1024)).save(paths["png1mp"])
     wide = np.asarray(scene.resize((2000, 1500), Image.BICUBIC), dtype=np.float64) * 257
     wide += rng.normal(0, 300, wide.shape)
-    from cnnkit.imaging import write_pixels
+    from cnnkit.imaging.io import write_pixels
 
     write_pixels(paths["png16"], np.clip(wide, 0, 65535).astype(np.uint16), force=True)
     paths["folder"].mkdir()

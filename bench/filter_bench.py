@@ -26,8 +26,8 @@ from cnnkit.ops.filter2d import filter2d
 def cnnkit_u8(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     """What ``cnnkit filter --range clip`` does to an 8-bit image: uint8 in, float32 sums a
     block of rows at a time, rounded and clipped to uint8 out (``filtering.filter_to_pixels``)."""
-    from cnnkit.filtering import FilterOptions, filter_to_pixels
-    from cnnkit.kernels import Filter
+    from cnnkit.imaging.filtering import FilterOptions, filter_to_pixels
+    from cnnkit.imaging.kernels import Filter
 
     options = FilterOptions(op="corr", border="mirror")
     return filter_to_pixels(image, Filter("custom", (kernel,)), options, "clip", 255.0)[0]

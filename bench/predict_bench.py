@@ -30,7 +30,8 @@ from threadpoolctl import threadpool_limits
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from user_digits import user_number, user_style  # noqa: E402
 
-from cnnkit import digits, imaging  # noqa: E402
+from cnnkit import digits
+from cnnkit.imaging import io as imaging
 from cnnkit.data.mnist import load_split  # noqa: E402
 from cnnkit.nn.io import load_model  # noqa: E402
 

@@ -22,7 +22,8 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cnnkit import imaging, picture_checks  # noqa: E402
+from cnnkit.imaging import io as imaging
+from cnnkit.imaging import picture_checks
 
 
 def _picture(path: Path, height: int, width: int, channels: int) -> None:

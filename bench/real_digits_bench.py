@@ -1,13 +1,16 @@
 """How well ``cnnkit predict`` reads digits that real people wrote, photographed or drew.
 
     python bench/real_digits_bench.py [--set ../shared/data/real_digits] [--model M.npz]
-                                      [--worst 15] [--dump /tmp/failures]
+                                      [--worst 15] [--dump /tmp/failures] [--authors]
 
 Runs the same code as ``cnnkit predict --json`` (each picture prepared by the predict command's
 own ``_prepare_file`` and read by ``_result``, in process) over the set's ``labels.csv``:
 single digits as plain ``predict``, ``multi/`` numbers as plain ``predict`` too (which reads
 a number it detects) and with ``--multi``. Prints the accuracy per kind, the confusion matrix
-and the worst cases (file, label, answer, confidence). ``--dump`` writes each failure's
+and the worst cases (file, label, answer, confidence). ``--authors`` adds a line per author
+(the ``repo`` column): right answers, the mean -log of the probability the model gave the
+right digit and how many got less than 90%, so a change can be checked on authors whose
+pictures were not looked at while making it. ``--dump`` writes each failure's
 prepared 28x28 (8x enlarged) and stages to a folder, to look at; keep it outside the
 repository, the set's pictures must not be copied into the project.
 """
@@ -41,6 +44,7 @@ def read(network, scale: float, path: Path, multi: bool) -> dict:
     probs = network.predict_proba(batch * np.float32(scale))
     result = predict_cmd._result(path, prepared, probs, 3, multi, None, None, False)
     result["prepared"] = prepared
+    result["probs"] = probs
     return result
 
 
@@ -68,6 +72,7 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=BUNDLED_MODEL)
     parser.add_argument("--worst", type=int, default=15)
     parser.add_argument("--dump", type=Path, help="write the failures' prepared digits here")
+    parser.add_argument("--authors", action="store_true", help="a line per author (repo)")
     args = parser.parse_args()
     if not (args.set / "labels.csv").is_file():
         sys.exit(f"{args.set}: no labels.csv (the real-digit set is not on this machine)")
@@ -78,6 +83,7 @@ def main() -> None:
     per_kind: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     confusion = np.zeros((10, 11), np.int64)  # last column: no digit / not one digit
     failures, numbers = [], []
+    authors: dict[str, list[float]] = defaultdict(lambda: [0, 0, 0.0, 0])
     for row in rows:
         path = args.set / row["file"]
         if row["file"].startswith("multi/"):
@@ -90,6 +96,12 @@ def main() -> None:
         for kind in (row["kind"], "all"):
             per_kind[kind][0] += right
             per_kind[kind][1] += 1
+        given = float(result["probs"][0][label]) if result.get("probs") is not None else 0.0
+        author = authors[row["repo"]]
+        author[0] += right
+        author[1] += 1
+        author[2] += -np.log(max(given, 1e-4))  # the right digit's probability, floored
+        author[3] += given < 0.9
         confusion[label, int(answer) if len(answer) == 1 and answer.isdigit() else 10] += 1
         if not right:
             failures.append((result["confidence"], row["file"], row["kind"], label, answer,
@@ -100,6 +112,11 @@ def main() -> None:
     for kind in sorted(per_kind, key=lambda k: (k == "all", k)):
         right, total = per_kind[kind]
         print(f"{kind:<12}{right:>7}{total:>6}{right / total:>10.1%}")
+    if args.authors:
+        print(f"\n{'author (repo)':<58}{'right':>6}{'of':>5}{'-log p':>8}{'p<0.9':>7}")
+        for repo in sorted(authors, key=str.lower):
+            right, total, loss, under = authors[repo]
+            print(f"{repo:<58}{right:>6}{total:>5}{loss / total:>8.3f}{under:>7}")
     print("\nconfusion (rows: label, columns: answer, '-': no single digit)")
     print("     " + "".join(f"{c:>4}" for c in "0123456789-"))
     for label in range(10):

@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from cnnkit import imaging, kernels
-from cnnkit.filtering import FilterOptions, apply_filter, display_range
+from cnnkit.imaging import io as imaging
+from cnnkit.imaging import kernels
+from cnnkit.imaging.filtering import FilterOptions, apply_filter, display_range
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGES = ROOT / "docs" / "images"
@@ -59,7 +60,8 @@ def main() -> None:
 
 def pool_and_stack() -> None:
     """A max-pooled test card beside its input, and a labelled stack sheet."""
-    from cnnkit import pipeline, viz
+    from cnnkit.imaging import pipeline
+    from cnnkit.viz import draw as viz
     from cnnkit.ops.pool import max_pool
 
     card = imaging.read_image(SAMPLES / "testcard.png")
@@ -78,7 +80,8 @@ def pool_and_stack() -> None:
 
 def predict_stages() -> None:
     """The preprocessing stages of a user-style sample digit, side by side, labelled."""
-    from cnnkit import digits, viz
+    from cnnkit import digits
+    from cnnkit.viz import draw as viz
 
     picture = imaging.read_image(SAMPLES / "digits" / "0_7.jpg")
     prepared = digits.prepare_digit(picture)
@@ -113,16 +116,22 @@ STROKES = {
 
 
 def render_digit(digit: str, size: int, width: int, ink, paper, rng=None,
-                 shade: float = 0.0, grain: float = 0.0) -> Image.Image:
+                 shade: float = 0.0, grain: float = 0.0, first_ink=None,
+                 blur: float = 0.0) -> Image.Image:
     """A digit drawn with a pen of ``width`` px on a ``size`` px canvas: our own renders of
-    the pictures real users give predict (the real-digit set must not be copied here)."""
-    from PIL import ImageDraw
+    the pictures real users give predict (the real-digit set must not be copied here).
+    ``first_ink``: the first stroke's ink (written with less pressure); ``blur``: the
+    Gaussian blur of a photo out of focus, px."""
+    from PIL import ImageDraw, ImageFilter
 
     colour = isinstance(ink, tuple)
     image = Image.new("RGB" if colour else "L", (size, size), paper)
     draw = ImageDraw.Draw(image)
-    for line in STROKES[digit]:
-        draw.line([(x * size, y * size) for x, y in line], fill=ink, width=width, joint="curve")
+    for k, line in enumerate(STROKES[digit]):
+        draw.line([(x * size, y * size) for x, y in line], width=width, joint="curve",
+                  fill=first_ink if k == 0 and first_ink is not None else ink)
+    if blur:
+        image = image.filter(ImageFilter.GaussianBlur(blur))
     if not shade and not grain:
         return image
     pixels = np.asarray(image, np.float32)
@@ -136,8 +145,10 @@ def render_digit(digit: str, size: int, width: int, ink, paper, rng=None,
 
 def predict_hard_cases() -> None:
     """What real handwriting breaks, on our own renders: each picture, its 28x28 without the
-    stroke-width step ("before") and with it ("now"), and the bundled model's answer to each."""
-    from cnnkit import digits, viz
+    ink level and stroke-width steps ("before") and with them ("now"), and the bundled model's
+    answer to each."""
+    from cnnkit import digits
+    from cnnkit.viz import draw as viz
     from cnnkit.digits.verdict import judge
     from cnnkit.nn.io import BUNDLED_MODEL, load_model
 
@@ -149,6 +160,7 @@ def predict_hard_cases() -> None:
         ("blue ballpoint, beige", render_digit("4", 520, 3, (40, 60, 150), (228, 212, 180),
                                                rng, 0.35, 4)),
         ("felt-tip marker", render_digit("8", 300, 34, 20, 245)),
+        ("blurred, faint loop", render_digit("8", 80, 3, 60, 200, first_ink=150, blur=2)),
         ("noise", Image.fromarray(rng.integers(0, 256, (300, 300), dtype=np.uint8))),
     ]
     model, _ = load_model(BUNDLED_MODEL)

@@ -73,10 +73,11 @@ def test_python_dash_m_and_a_user_error_exit_code():
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("module", ["cnnkit.ops", "cnnkit.kernels", "cnnkit.filtering",
-                                    "cnnkit.nn", "cnnkit.pipeline", "cnnkit.explain",
+@pytest.mark.parametrize("module", ["cnnkit.ops", "cnnkit.imaging.kernels",
+                                    "cnnkit.imaging.filtering", "cnnkit.nn",
+                                    "cnnkit.imaging.pipeline", "cnnkit.viz.explain",
                                     "cnnkit.files", "cnnkit.errors", "cnnkit.limits",
-                                    "cnnkit.kernel_text"])
+                                    "cnnkit.steps", "cnnkit.imaging.kernel_text"])
 def test_library_layers_never_import_the_front_end(module):
     """ops, kernels (and nn) never import PIL, typer or rich: a scan of their imports."""
     import ast

@@ -64,10 +64,15 @@ def test_fetch_info_export_clear(runner, home, tmp_path):
     written = tmp_path / "digits" / f"2_{labels[2]}.png"
     np.testing.assert_array_equal(np.asarray(Image.open(written)), images[2])
 
+    (home / "folders").mkdir()  # a decoded folder dataset is cleared with MNIST
+    (home / "folders" / "0123.npz").write_bytes(b"cached")
     refused = invoke(runner, "data", "clear")  # no input: not confirmed
-    assert refused.exit_code == 1 and (home / "mnist").exists()
+    assert refused.exit_code == 1 and (home / "mnist").exists() and (home / "folders").exists()
     cleared = invoke(runner, "data", "clear", "--yes")
-    assert cleared.exit_code == 0 and not (home / "mnist").exists()
+    assert cleared.exit_code == 0, cleared.output
+    assert not (home / "mnist").exists() and not (home / "folders").exists()
+    again = invoke(runner, "data", "clear", "--yes")
+    assert again.exit_code == 0 and "nothing to clear" in again.stderr
 
 
 @needs_shared

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnnkit import kernels
+from cnnkit.imaging import kernels
 from cnnkit.ops.filter2d import filter2d
 from tests.conftest import invoke
 

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnnkit import explain, pipeline
+from cnnkit.imaging import pipeline
+from cnnkit.viz import explain
 from cnnkit.errors import CnnkitError
 from cnnkit.ops.filter2d import filter2d
 from cnnkit.ops.pool import avg_pool, max_pool

@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnnkit import imaging, kernels
-from cnnkit.encode import _adler32_combine, png_bytes
-from cnnkit.filtering import FilterOptions, apply_filter, filter_to_pixels
+from cnnkit.imaging import io as imaging
+from cnnkit.imaging import kernels
+from cnnkit.imaging.encode import _adler32_combine, png_bytes
+from cnnkit.imaging.filtering import FilterOptions, apply_filter, filter_to_pixels
 from cnnkit.ops.filter2d import BORDERS, FilterRows, filter2d
 from cnnkit.ops.quantize import RangeStats
 from tests.conftest import ROOT, invoke
@@ -226,7 +227,7 @@ def test_a_folder_runs_files_in_parallel_with_the_same_results(runner, tmp_path,
 
 @pytest.mark.parametrize("mode", ["max", "avg"])
 def test_pooling_in_row_blocks_equals_pooling_a_float_copy(rng, mode):
-    from cnnkit.filtering import pool_picture
+    from cnnkit.imaging.filtering import pool_picture
     from cnnkit.ops.pool import avg_pool, max_pool
 
     pool = max_pool if mode == "max" else avg_pool

@@ -179,7 +179,7 @@ FAST = settings(max_examples=150, deadline=None,
 @given(st.text(alphabet="0123456789.-+eE/ ;,\n#xnaif" , max_size=80))
 def test_kernel_text_parses_or_says_why(text):
     from cnnkit.errors import KernelError
-    from cnnkit.kernels import MAX_SIZE, parse_matrix
+    from cnnkit.imaging.kernels import MAX_SIZE, parse_matrix
 
     try:
         matrix = parse_matrix(text)
@@ -193,7 +193,7 @@ def test_kernel_text_parses_or_says_why(text):
 @FAST
 @given(st.text(max_size=60))
 def test_stack_text_parses_or_says_where(text):
-    from cnnkit import pipeline
+    from cnnkit.imaging import pipeline
     from cnnkit.errors import CnnkitError
 
     try:
@@ -225,7 +225,7 @@ _GOOD_PNG = png_bytes(digit_array())
                 min_size=1, max_size=6),
        st.integers(8, len(_GOOD_PNG)))
 def test_damaged_png_reads_or_says_why(tmp_path_factory, edits, keep):
-    from cnnkit import imaging
+    from cnnkit.imaging import io as imaging
     from cnnkit.errors import CnnkitError
 
     data = bytearray(_GOOD_PNG[:keep])
@@ -250,7 +250,7 @@ def test_png_header_of_any_size_reads_or_says_why(tmp_path_factory, width, heigh
     import struct
     import zlib
 
-    from cnnkit import imaging
+    from cnnkit.imaging import io as imaging
     from cnnkit.errors import CnnkitError
 
     header = struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, 0)

@@ -55,7 +55,7 @@ def test_bad_picture_gets_its_own_message(runner, tmp_path, command, row):
                                      "explain"])
 def test_permission_problem_is_not_called_corrupt(runner, tmp_path, monkeypatch, command):
     """Running as root, chmod does not stop reads: the open itself is made to fail."""
-    from cnnkit import picture_checks
+    from cnnkit.imaging import picture_checks
 
     picture = tmp_path / "locked.png"
     picture.write_bytes(png_bytes(digit_array()))

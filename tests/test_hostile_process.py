@@ -63,8 +63,8 @@ def test_ctrl_c_during_the_work_leaves_nothing(runner, tmp_path, monkeypatch):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("cnnkit.filtering.apply_filter", interrupted)  # float pictures
-    monkeypatch.setattr("cnnkit.filtering.filter_to_pixels", interrupted)  # 8/16-bit ones
+    monkeypatch.setattr("cnnkit.imaging.filtering.apply_filter", interrupted)  # float pictures
+    monkeypatch.setattr("cnnkit.imaging.filtering.filter_to_pixels", interrupted)  # 8/16-bit ones
     before = snapshot(tmp_path)
     result = run(runner, "filter", "-k", "box", picture, picture.with_name("b.png"),
                  "--out-dir", tmp_path / "out")
@@ -73,7 +73,7 @@ def test_ctrl_c_during_the_work_leaves_nothing(runner, tmp_path, monkeypatch):
 
 
 def test_warnings_are_silenced_on_purpose(runner, tmp_path, monkeypatch):
-    from cnnkit import kernels
+    from cnnkit.imaging import kernels
 
     real = kernels.build
 
@@ -94,7 +94,7 @@ def test_an_unexpected_error_is_one_line_that_asks_for_a_report(runner, tmp_path
     def broken(*args, **kwargs):
         raise IndexError("index 7 is out of bounds for axis 0 with size 3")
 
-    monkeypatch.setattr("cnnkit.kernels.build", broken)
+    monkeypatch.setattr("cnnkit.imaging.kernels.build", broken)
     result = run(runner, "kernels", "show", "laplacian")
     line = assert_one_line(result, 1, "unexpected IndexError", "--debug")
     assert "out of bounds" not in line
@@ -125,6 +125,6 @@ def test_running_out_of_memory_says_how_much(runner, monkeypatch):
     def huge(*args, **kwargs):
         return np.empty((2**40, 2**20), np.float32)  # numpy refuses: _ArrayMemoryError
 
-    monkeypatch.setattr("cnnkit.kernels.build", huge)
+    monkeypatch.setattr("cnnkit.imaging.kernels.build", huge)
     result = run(runner, "kernels", "show", "laplacian")
     assert_one_line(result, 1, "not enough memory", "asked for")

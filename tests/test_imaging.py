@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from cnnkit import imaging
+from cnnkit.imaging import io as imaging
 from cnnkit.errors import ImageError, OutputExistsError
 
 

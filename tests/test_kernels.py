@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cnnkit import kernels
+from cnnkit.imaging import kernels
 from cnnkit.errors import KernelError
 
 

@@ -12,7 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from cnnkit import colormaps, figures, imaging, kernels
+from cnnkit.imaging import io as imaging
+from cnnkit.imaging import kernels
+from cnnkit.viz import colormaps
+from cnnkit.viz import figures
 from cnnkit.digits import prepare_digit
 from cnnkit.nn.io import BUNDLED_MODEL, load_model
 from cnnkit.nn.probe import feature_maps
@@ -235,7 +238,7 @@ def test_kernel_plot_shows_the_matrix_and_the_filtered_sample(runner, tmp_path, 
     image = Image.open(out)
     assert image.mode == "RGB"
     flt = kernels.build("sharpen")
-    from cnnkit.filtering import apply_filter
+    from cnnkit.imaging.filtering import apply_filter
 
     sample = np.asarray(Image.open(grey_png), np.float32)
     expected = np.rint(np.clip(apply_filter(sample, flt), 0, 255))

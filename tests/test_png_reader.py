@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnnkit import imaging, png_reading
 from cnnkit.errors import ImageError
+from cnnkit.imaging import io as imaging
+from cnnkit.imaging import png_reading
 
 
 def _chunk(kind: bytes, body: bytes) -> bytes:

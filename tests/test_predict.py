@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnnkit import digits, imaging
+from cnnkit import digits
+from cnnkit.imaging import io as imaging
 from tests.conftest import ROOT, invoke
 from tests.test_fetch import SHARED_MNIST, needs_shared
 

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from cnnkit import digits, imaging
+from cnnkit import digits
+from cnnkit.imaging import io as imaging
 from cnnkit.digits import verdict
 from tests.conftest import ROOT, SAMPLES, invoke
 
@@ -128,15 +129,15 @@ def real_set():
 
 
 def test_real_handwriting_is_read(real_set):
-    """The real-digit set (never copied into the project): 97.6% when this was written,
-    85.2% before the stroke width was normalised."""
+    """The real-digit set (never copied into the project): 98.6% (photos 96.3%) when this
+    was written, 85.2% before the stroke width was normalised, 97.9% before the ink level."""
     from real_digits_bench import measure
 
     counts = measure(ROOT / "cnnkit" / "models" / "digit_classifier.npz", REAL)
     right, total = counts["all"]
-    assert right / total >= 0.965
+    assert right / total >= 0.98
     assert counts["numbers"] == (2, 2)
-    assert all(r / t >= 0.92 for kind, (r, t) in counts.items())
+    assert all(r / t >= 0.96 for kind, (r, t) in counts.items())
 
 
 def test_no_real_digit_is_refused(real_set):

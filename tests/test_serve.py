@@ -67,7 +67,7 @@ def test_no_request_reads_a_file_the_page_does_not_offer(server, path):
 
 def test_a_drawn_seven_is_read_as_predict_reads_it(server):
     from cnnkit import digits
-    from cnnkit.imaging import Picture
+    from cnnkit.imaging.io import Picture
     from cnnkit.nn.io import BUNDLED_MODEL, load_model
 
     image = drawn_seven()
@@ -97,7 +97,7 @@ def test_the_preparation_stages_come_on_request(server):
 
 def test_feature_maps_are_the_layers_outputs_on_one_scale(server):
     from cnnkit import digits
-    from cnnkit.imaging import Picture
+    from cnnkit.imaging.io import Picture
     from cnnkit.nn.io import BUNDLED_MODEL, load_model
     from cnnkit.nn.probe import feature_maps
 
@@ -115,7 +115,7 @@ def test_feature_maps_are_the_layers_outputs_on_one_scale(server):
 
 
 def test_any_model_file_shows_every_conv_and_pooling_layer(tmp_path):
-    from cnnkit.imaging import Picture
+    from cnnkit.imaging.io import Picture
     from cnnkit.nn.io import save_model
     from cnnkit.nn.layers import Conv2D, Dense, Flatten, MaxPool2D
     from cnnkit.nn.model import Sequential
@@ -209,8 +209,9 @@ def _result_pixels(result: dict) -> np.ndarray:
 
 
 def test_the_kernel_page_filters_as_cnnkit_filter_does(server):
-    from cnnkit import imaging, kernels
-    from cnnkit.filtering import FilterOptions, apply_filter
+    from cnnkit.imaging import io as imaging
+    from cnnkit.imaging import kernels
+    from cnnkit.imaging.filtering import FilterOptions, apply_filter
     from cnnkit.ops.pool import max_pool
 
     card = imaging.read_image(
@@ -227,8 +228,9 @@ def test_the_kernel_page_filters_as_cnnkit_filter_does(server):
 
 
 def test_the_models_learned_kernels_are_offered_and_applied_by_correlation(server):
-    from cnnkit import imaging, kernels
-    from cnnkit.filtering import FilterOptions, apply_filter
+    from cnnkit.imaging import io as imaging
+    from cnnkit.imaging import kernels
+    from cnnkit.imaging.filtering import FilterOptions, apply_filter
 
     status, info = server.json("/api/info")
     assert info["learned"] == [f"model:conv2d/{k}" for k in range(32)]

@@ -97,6 +97,32 @@ def test_a_rectangular_loop_is_reopened_too():
     assert label_components(out < 0.5)[1] >= 2
 
 
+def test_faint_strokes_are_raised_to_mnist_level_and_strong_ones_left_alone():
+    seven = _hairline_seven(300, 12)
+    faint = 0.5 * seven
+    faint[:40] *= 0.6  # the top bar fainter still: a pen pressed less there
+    raised = stroke.level_ink(faint)
+    ink = raised[raised > 0.1]
+    assert np.median(ink) == pytest.approx(stroke.INK_LEVEL, abs=0.02)
+    # one gain for the whole crop: the paper stays paper and the bar stays fainter
+    assert np.array_equal(raised == 0, faint == 0)
+    assert raised[:40].max() < raised[40:].max()
+    assert np.array_equal(stroke.level_ink(seven), seven)  # already at MNIST's level
+    out, _, _ = stroke.normalise_stroke(faint)
+    assert np.median(out[out > 0.1]) >= stroke.INK_LEVEL - 0.05
+
+
+def test_mnist_ink_level_is_the_documented_figure():
+    if not SHARED_MNIST.is_dir():
+        pytest.skip("no ../shared/data/mnist")
+    from cnnkit.data.mnist import load_split
+
+    images, _ = load_split("train", SHARED_MNIST)
+    levels = [np.median(d[d > 25]) / 255 for d in images[:2000]]
+    assert np.median(levels) == pytest.approx(0.89, abs=0.02)
+    assert stroke.INK_LEVEL == pytest.approx(np.median(levels), abs=0.02)
+
+
 def test_mnist_stroke_width_is_the_documented_figure():
     if not SHARED_MNIST.is_dir():
         pytest.skip("no ../shared/data/mnist")

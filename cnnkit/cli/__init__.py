@@ -1,17 +1,20 @@
 """Command-line front end: thin commands that parse, call the library and report."""
 
-from cnnkit.cli import (  # noqa: F401  (importing a module registers its commands)
-    data_cmd,
-    explain_cmd,
+# Importing a module registers its commands; within a help panel they are listed in this order.
+from cnnkit.cli import (  # noqa: F401, I001
     filter_cmd,
-    kernels_cmd,
-    model_cmd,
-    pictures_cmd,
     pool_cmd,
+    explain_cmd,
+    kernels_cmd,
+    train_cmd,
+    evaluate_cmd,
+    model_cmd,
     predict_cmd,
     serve_cmd,
+    pictures_cmd,
+    data_cmd,
 )
-from cnnkit.cli.app import app
+from cnnkit.cli.app import app  # noqa: F401
 
 
 def main() -> None:

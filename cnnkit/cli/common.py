@@ -341,7 +341,7 @@ def stream_inputs(inputs: list[Path], output: Path | None, threads: int | None, 
     fmt = None
     if stdout or out_format:
         with user_errors():
-            from cnnkit import imaging
+            from cnnkit.imaging import io as imaging
 
             fmt = imaging.output_format(output or Path("-"), out_format)
     if stdin and len(inputs) == 1:
@@ -362,8 +362,8 @@ def image_inputs(inputs: list[Path], output: Path | None, threads: int | None,
     if output is not None and len(inputs) > 1:
         raise fail("--output takes one input; use --out-dir for several", 2)
     with user_errors():
-        from cnnkit import imaging
         from cnnkit.files import make_dir
+        from cnnkit.imaging import io as imaging
         from cnnkit.ops._jit import set_threads
 
         set_threads(threads)

@@ -29,6 +29,11 @@ class Split(str, Enum):
     test = "test"
 
 
+class ExportFormat(str, Enum):
+    png = "png"
+    folder = "folder"
+
+
 DataDir = Annotated[Optional[Path], typer.Option(
     "--data", help="A folder of MNIST IDX files (raw or .gz) instead of the cache.",
     exists=True, file_okay=False, show_default=False)]
@@ -189,27 +194,31 @@ def clear_command(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")
                    ] = False,
 ) -> None:
-    """Delete the cached MNIST files (asks first unless --yes).
+    """Delete the cached MNIST files and decoded folder datasets (asks first unless --yes).
 
     [dim]Example:[/] cnnkit data clear --yes
     """
     import shutil
 
+    from cnnkit.data.folder_cache import folder_cache_dir
     from cnnkit.data.mnist import mnist_dir
 
-    directory = mnist_dir()
-    if not directory.exists():
-        common.err.print(f"nothing to clear: {common.escape(directory)} does not exist")
+    directories = [d for d in (mnist_dir(), folder_cache_dir()) if d.exists()]
+    if not directories:
+        common.err.print(f"nothing to clear: {common.escape(mnist_dir())} and "
+                         f"{common.escape(folder_cache_dir())} do not exist")
         return
+    named = " and ".join(str(d) for d in directories)
     if not yes:
         try:
-            confirmed = typer.confirm(f"Delete {directory}?", default=False)
+            confirmed = typer.confirm(f"Delete {named}?", default=False)
         except typer.Abort:
             confirmed = False
         if not confirmed:
             raise common.fail("not confirmed; nothing deleted (use --yes)")
-    shutil.rmtree(directory)
-    common.err.print(f"[green]deleted[/] {common.escape(directory)}")
+    for directory in directories:
+        shutil.rmtree(directory)
+        common.err.print(f"[green]deleted[/] {common.escape(directory)}")
 
 
 @data_app.command("export")
@@ -223,25 +232,35 @@ def export_command(
     no_verify: Annotated[bool, typer.Option(
         "--no-verify", help="Accept IDX files that are not the official MNIST (after "
         "structural checks).")] = False,
+    form: Annotated[ExportFormat, typer.Option(
+        "--format", help="png: <index>_<label>.png files; folder: a folder dataset, "
+        "<label>/<index>.png (for --images).")] = ExportFormat.png,
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False,
 ) -> None:
-    """Write MNIST digits as PNG files named <index>_<label>.png.
+    """Write MNIST digits as PNG files named <index>_<label>.png, or as a folder dataset.
 
-    [dim]Example:[/] cnnkit data export --split test --count 20 --out-dir digits
+    All or nothing: a failure leaves no new file. [dim]Example:[/] cnnkit data export --split
+    test --count 20 --out-dir digits
     """
     with common.user_errors():
         from cnnkit.files import check_target, make_dir
-        from cnnkit.imaging import write_image
+        from cnnkit.imaging.io import write_image
 
         images, labels = load_data(split.value, data, verify=not no_verify)
         if start >= len(images):
             raise common.fail(f"--start {start} is past the last index {len(images) - 1}")
         stop = min(start + count, len(images))
-        targets = [out_dir / f"{index}_{labels[index]}.png" for index in range(start, stop)]
-        if out_dir.is_dir():  # every name checked before the first is written
-            for target in targets:
+        if form is ExportFormat.folder:
+            targets = [out_dir / str(labels[index]) / f"{index:05d}.png"
+                       for index in range(start, stop)]
+        else:
+            targets = [out_dir / f"{index}_{labels[index]}.png" for index in range(start, stop)]
+        for target in targets:  # every name checked before the first is written
+            if target.parent.is_dir():
                 check_target(target, force)
         make_dir(out_dir)
+        for folder in sorted({t.parent for t in targets} - {out_dir}):
+            make_dir(folder)
         for index, target in zip(range(start, stop), targets):
             write_image(target, images[index].astype("float32"), 255.0, force=force)
     common.err.print(f"[green]wrote[/] {stop - start} digits to {common.escape(out_dir)}")

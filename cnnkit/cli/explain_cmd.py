@@ -32,7 +32,8 @@ def _matrix(text: str | None, crop: str, default):
     """The --image value: inline numbers, or a grey crop of an image file."""
     import numpy as np
 
-    from cnnkit import imaging, kernels
+    from cnnkit.imaging import io as imaging
+    from cnnkit.imaging import kernels
 
     if text is None:
         return default
@@ -125,7 +126,8 @@ def explain_conv(
     from rich.console import Group
 
     with common.user_errors():
-        from cnnkit import explain, kernels
+        from cnnkit.imaging import kernels
+        from cnnkit.viz import explain
 
         matrix = _matrix(image, crop, explain.CLASSIC_IMAGE)
         if kernel is not None and kernel_values is not None:
@@ -166,7 +168,7 @@ def explain_relu(image: ImageOpt = None, crop: Crop = "0,0,4", step: Step = Fals
     from rich.console import Group
 
     with common.user_errors():
-        from cnnkit import explain
+        from cnnkit.viz import explain
 
         matrix = _matrix(image, crop, explain.RELU_EXAMPLE)
         steps, output = explain.relu_steps(matrix)
@@ -204,7 +206,7 @@ def explain_pool(
     from rich.console import Group
 
     with common.user_errors():
-        from cnnkit import explain
+        from cnnkit.viz import explain
 
         matrix = _matrix(image, crop, explain.POOL_EXAMPLE)
         steps, output = explain.pool_steps(matrix, size, stride)

@@ -163,8 +163,8 @@ def filter_command(
         raise common.fail("--compare writes a PNG; it cannot be combined with --range float", 2)
 
     with common.user_errors():
-        from cnnkit import kernels
-        from cnnkit.filtering import FilterOptions, display_range
+        from cnnkit.imaging import kernels
+        from cnnkit.imaging.filtering import FilterOptions, display_range
 
         if kernel is not None:
             flt = kernels.build(kernel, size=size, sigma=sigma, amount=amount,
@@ -239,9 +239,8 @@ def _filter_file(path, flt, options, mode, filter_alpha, write: Writing, compare
                  max_pixels) -> dict:
     import numpy as np
 
-    from cnnkit import imaging
-    from cnnkit.errors import ImageError
-    from cnnkit.filtering import apply_filter, sample_alpha
+    from cnnkit.imaging import io as imaging
+    from cnnkit.imaging.filtering import apply_filter, sample_alpha
 
     started = time.perf_counter()
     fused = mode != "float" and not compare and not filter_alpha
@@ -282,8 +281,8 @@ def _filter_pixels(path, picture, flt, options, mode, target, write: Writing, st
     """The 8/16-bit path: filtered straight to pixels in row blocks (no float32 copies)."""
     import numpy as np
 
-    from cnnkit import imaging
-    from cnnkit.filtering import filter_to_pixels, sample_alpha
+    from cnnkit.imaging import io as imaging
+    from cnnkit.imaging.filtering import filter_to_pixels, sample_alpha
 
     fmt = write.fmt or imaging.output_format(target)
     alpha = picture.alpha

@@ -26,7 +26,7 @@ def list_kernels(ctx: typer.Context, as_json: Json = False) -> None:
         return
     from rich.table import Table
 
-    from cnnkit import kernels
+    from cnnkit.imaging import kernels
 
     if as_json:
         for spec in kernels.BANK:
@@ -72,7 +72,7 @@ def show_kernel(
     if plot is not None:
         common.picture_target(plot, force)
     with common.user_errors():
-        from cnnkit import kernels
+        from cnnkit.imaging import kernels
 
         flt = kernels.build(name, size=size, sigma=sigma, amount=amount,
                             direction=direction.value if direction else None)
@@ -103,9 +103,10 @@ def _plot_kernel(flt, matrices, target: Path, image: Path | None, force: bool) -
     ``cnnkit filter`` would (its default border, op and range)."""
     import numpy as np
 
-    from cnnkit import figures, imaging
     from cnnkit.digits import shrink, to_grey
-    from cnnkit.filtering import FilterOptions, apply_filter, display_range
+    from cnnkit.imaging import io as imaging
+    from cnnkit.imaging.filtering import FilterOptions, apply_filter, display_range
+    from cnnkit.viz import figures
 
     sample = shrink(to_grey(imaging.read_image(image or SAMPLE, grey=True)), PLOT_SIDE)[0] * 255
     values = apply_filter(sample, flt, FilterOptions(op=flt.op))

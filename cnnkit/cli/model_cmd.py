@@ -1,11 +1,7 @@
-"""``cnnkit train``, ``evaluate``, ``summary`` and ``info``: the digit classifier."""
+"""``cnnkit summary`` and ``info``: what a model file holds."""
 
 from __future__ import annotations
 
-import json
-import signal
-import time
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -13,427 +9,7 @@ import typer
 
 from cnnkit.cli import common
 from cnnkit.cli.app import app
-from cnnkit.cli.data_cmd import DataDir, Split, load_data
-
-DIGITS = "Digits: the MNIST CNN"
-RECIPE = "Recipe (defaults reach 99.2%+ test accuracy)"
-
-
-class OptimizerName(str, Enum):
-    adam = "adam"
-    sgd = "sgd"
-
-
-class Schedule(str, Enum):
-    constant = "constant"
-    step = "step"
-    cosine = "cosine"
-    onecycle = "onecycle"
-
-
-Threads = Annotated[Optional[int], typer.Option(
-    "--threads", min=1, help="Numba threads (default: all cores).", show_default=False)]
-NoVerify = Annotated[bool, typer.Option(
-    "--no-verify", help="Accept IDX files that are not the official MNIST (after structural "
-    "checks).")]
-ModelArg = Annotated[Optional[Path], typer.Argument(
-    help="A model file (default: the bundled digit_classifier).", show_default=False)]
-ModelOption = Annotated[Optional[Path], typer.Option(
-    "--model", "-m", help="Model file (default: the bundled digit_classifier).",
-    show_default=False)]
-
-
-def _limit_threads(threads: int | None):
-    """Numba gets the cores; BLAS gets one thread, because OpenBLAS workers spin after each
-    matmul and starve Numba's (a training step measured 8.8 ms with one BLAS thread, 15.4 ms
-    with two)."""
-    from threadpoolctl import threadpool_limits
-
-    from cnnkit.ops._jit import set_threads
-
-    set_threads(threads)
-    return threadpool_limits(1, user_api="blas")
-
-
-def resolve_model(model: Path | None) -> Path:
-    from cnnkit.nn.io import BUNDLED_MODEL
-
-    if model is not None:
-        return model
-    if not BUNDLED_MODEL.is_file():
-        raise common.fail("no model given and no bundled model installed; pass MODEL")
-    return BUNDLED_MODEL
-
-
-@app.command("train", rich_help_panel=DIGITS)
-def train_command(
-    epochs: Annotated[int, typer.Option("--epochs", min=1, rich_help_panel=RECIPE)] = 15,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, rich_help_panel=RECIPE)
-                          ] = 128,
-    lr: Annotated[float, typer.Option("--lr", min=0.0, help="Peak learning rate.",
-                                      rich_help_panel=RECIPE)] = 2e-3,
-    optimizer: Annotated[OptimizerName, typer.Option("--optimizer", rich_help_panel=RECIPE)
-                         ] = OptimizerName.adam,
-    schedule: Annotated[Schedule, typer.Option(
-        "--schedule", help="Learning-rate schedule over all steps.", rich_help_panel=RECIPE)
-    ] = Schedule.onecycle,
-    dropout: Annotated[float, typer.Option("--dropout", min=0.0, max=0.95,
-                                           rich_help_panel=RECIPE)] = 0.15,
-    weight_decay: Annotated[float, typer.Option("--weight-decay", min=0.0,
-                                                rich_help_panel=RECIPE)] = 0.0,
-    augment: Annotated[bool, typer.Option(
-        "--augment/--no-augment", help="Random shifts of up to 2 px.", rich_help_panel=RECIPE)
-    ] = True,
-    rotate: Annotated[float, typer.Option(
-        "--rotate", min=0.0, max=45.0, help="Random rotations up to this many degrees either "
-        "way.", rich_help_panel=RECIPE)] = 0.0,
-    shear: Annotated[float, typer.Option(
-        "--shear", min=0.0, max=1.0, help="Random slant up to this many px across per px "
-        "down, either way.", rich_help_panel=RECIPE)] = 0.0,
-    scale: Annotated[float, typer.Option(
-        "--scale", min=0.0, max=0.45, help="Random size change up to this share either way "
-        "(0.1: 90-110%).", rich_help_panel=RECIPE)] = 0.0,
-    elastic: Annotated[float, typer.Option(
-        "--elastic", min=0.0, max=4.0, help="Smooth random warp: px of displacement (standard "
-        "deviation) at a 4x4 grid of points.", rich_help_panel=RECIPE)] = 0.0,
-    thickness: Annotated[float, typer.Option(
-        "--thickness", min=0.0, max=1.0, help="Random stroke width: up to this blend towards "
-        "one px thicker (half of it thinner).", rich_help_panel=RECIPE)] = 0.0,
-    val_split: Annotated[Optional[int], typer.Option(
-        "--val-split", min=0, help="Training images held out for validation (default: one in "
-        "twelve, 5,000 of 60,000).", rich_help_panel=RECIPE, show_default=False)] = None,
-    seed: Annotated[int, typer.Option(
-        "--seed", min=0, help="Seeds init, split, shuffling, dropout, augmentation.",
-        rich_help_panel=RECIPE)] = 0,
-    limit: Annotated[Optional[int], typer.Option(
-        "--limit", min=1, help="Train on the first N images only (quick tries).",
-        show_default=False)] = None,
-    output: Annotated[Path, typer.Option("--output", "-o", help="Model file to write (.npz).",
-                                         dir_okay=False)] = Path("digit_classifier.npz"),
-    force: Annotated[bool, typer.Option("--force", help="Replace an existing model.")] = False,
-    resume: Annotated[Optional[Path], typer.Option(
-        "--resume", help="Continue from a checkpoint (its recipe is used).", exists=True,
-        dir_okay=False, show_default=False)] = None,
-    data: DataDir = None,
-    no_verify: NoVerify = False,
-    threads: Threads = None,
-    as_json: Annotated[bool, typer.Option("--json", help="NDJSON per epoch on stdout, no bar.")
-                       ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the final line.")] = False,
-    plot: Annotated[Optional[Path], typer.Option(
-        "--plot", help="Also draw the learning curves to this PNG (needs cnnkit[plot]).",
-        dir_okay=False, show_default=False)] = None,
-) -> None:
-    """Train the digit_classifier CNN on MNIST (fetched on first use).
-
-    A checkpoint is written after every epoch to OUTPUT with .ckpt.npz; Ctrl-C stops after the
-    current batch and saves one. [dim]Example:[/] cnnkit train --epochs 15 -o model.npz
-    """
-    if output.suffix != ".npz":
-        raise common.fail(f"{output}: the model file name must end in .npz", 2)
-    for path in (output, output.with_suffix(".history.json"),
-                 output.with_suffix(".history.csv")):
-        common.picture_target(path, force, suffix=path.suffix)
-    checkpoint = output.with_suffix(".ckpt.npz")
-    if plot is not None:  # fail before training, not after
-        common.picture_target(plot, force)
-        with common.user_errors():
-            from cnnkit.charts import require_matplotlib
-
-            require_matplotlib()
-    with common.user_errors(), _limit_threads(threads):
-        from cnnkit.nn.train import TrainConfig, Trainer, default_val_split, resume_trainer
-
-        images, labels = load_data("train", data, verify=not no_verify)
-        test = load_data("test", data, verify=not no_verify)  # a bad file fails before training
-        if resume is not None:
-            trainer, _ = resume_trainer(resume, images, labels)
-            common.err.print(f"resuming {common.escape(resume)} at epoch "
-                             f"{trainer.state.epoch + 1}, batch {trainer.state.batch + 1}")
-        else:
-            available = len(images) if limit is None else min(limit, len(images))
-            if val_split is None:
-                val_split = default_val_split(available)
-            elif val_split >= available:
-                raise common.fail(f"--val-split {val_split} leaves no training images: there "
-                                  f"are {available:,} (--limit and the data); give a smaller "
-                                  f"--val-split", 2)
-            config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr,
-                                 optimizer=optimizer.value, schedule=schedule.value,
-                                 dropout=dropout, weight_decay=weight_decay, augment=augment,
-                                 rotate=rotate, shear=shear, scale=scale, elastic=elastic,
-                                 thickness=thickness, val_split=val_split, seed=seed, limit=limit)
-            try:
-                trainer = Trainer(config, images, labels)
-            except ValueError as exc:
-                raise common.fail(str(exc)) from None
-        data_info = _data_info(data)
-        stopped = _run(trainer, checkpoint, data_info, as_json, quiet)
-        if stopped:
-            again = f"cnnkit train --resume {checkpoint} -o {output}"
-            if data is not None:
-                again += f" --data {data}"
-            state = trainer.state
-            where = (f"after epoch {state.epoch}" if state.batch == 0 else
-                     f"at epoch {state.epoch + 1}, batch {state.batch}")
-            raise common.fail(f"stopped {where}; checkpoint saved. Resume with: {again}", 130)
-        _finish(trainer, output, checkpoint, test, data_info, force, as_json, quiet)
-        if plot is not None:
-            from cnnkit.charts import learning_curves
-
-            learning_curves(trainer.state.history, plot, title=output.name, force=force)
-            if not as_json:
-                common.err.print(f"[green]wrote[/] {common.escape(plot)}")
-
-
-def _data_info(data: Path | None) -> dict:
-    from cnnkit.data.idx import read_bytes
-    from cnnkit.data.mnist import MNIST_FILES, locate, mnist_dir, sha256
-
-    directory = data or mnist_dir()
-    info = {"source": str(directory)}
-    for spec in MNIST_FILES:
-        path = locate(directory, spec)
-        info[spec.name] = sha256(read_bytes(path)) if path else None
-    return info
-
-
-def _run(trainer, checkpoint: Path, data_info: dict, as_json: bool, quiet: bool) -> bool:
-    """Drive the loop with a progress bar; return True if Ctrl-C stopped it."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-    from cnnkit.nn.train import EpochEvent, save_trainer
-
-    interrupted = []
-
-    def on_sigint(signum, frame):
-        if interrupted:  # a second Ctrl-C: stop now
-            raise KeyboardInterrupt
-        interrupted.append(True)
-        common.err.print("[yellow]stopping after this batch (Ctrl-C again to abort)[/]")
-
-    previous = signal.signal(signal.SIGINT, on_sigint)
-    bar = Progress(TextColumn("[bold]epoch {task.fields[epoch]}"), BarColumn(),
-                   MofNCompleteColumn(), TextColumn("{task.fields[speed]:>6.0f} img/s"),
-                   TextColumn("loss {task.fields[loss]:.4f}  acc {task.fields[acc]:.4f}"),
-                   console=common.err, transient=True,
-                   disable=as_json or quiet or not common.err.is_terminal)
-    try:
-        with bar:
-            task = None
-            for event in trainer.run(should_stop=lambda: bool(interrupted)):
-                if isinstance(event, EpochEvent):
-                    save_trainer(trainer, checkpoint, data=data_info)
-                    _report_epoch(event, as_json, quiet)
-                    if task is not None:
-                        bar.remove_task(task)
-                        task = None
-                    continue
-                if task is None:
-                    task = bar.add_task("", total=event.batches, epoch=event.epoch, speed=0.0,
-                                        loss=0.0, acc=0.0)
-                bar.update(task, completed=event.batch, speed=event.images_per_second,
-                           loss=event.loss, acc=event.accuracy)
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if interrupted and trainer.state.epoch < trainer.config.epochs:
-        save_trainer(trainer, checkpoint, data=data_info)
-        return True
-    return False
-
-
-def _report_epoch(event, as_json: bool, quiet: bool) -> None:
-    if as_json:
-        common.print_json({"event": "epoch", **event.__dict__})
-        return
-    if quiet:
-        return
-    val = ""
-    if event.val_loss is not None:
-        val = f"  val loss {event.val_loss:.4f} acc {event.val_accuracy:.4f}"
-    common.err.print(f"epoch {event.epoch:>2}/{event.epochs}  train loss {event.train_loss:.4f} "
-                     f"acc {event.train_accuracy:.4f}{val}  {event.seconds:.1f} s "
-                     f"({event.images_per_second:,.0f} img/s)")
-
-
-def _finish(trainer, output: Path, checkpoint: Path, test, data_info, force, as_json,
-            quiet) -> None:
-    from dataclasses import asdict
-
-    from cnnkit.files import atomic_path, commit_now
-    from cnnkit.nn.io import save_model
-    from cnnkit.nn.train import evaluate_loss
-
-    test_images, test_labels = test
-    test_loss, test_accuracy = evaluate_loss(trainer.model, test_images, test_labels)
-    history = trainer.state.history
-    metrics = {"test_loss": test_loss, "test_accuracy": test_accuracy,
-               "train_loss": history[-1]["train_loss"],
-               "train_accuracy": history[-1]["train_accuracy"],
-               "val_loss": history[-1]["val_loss"], "val_accuracy": history[-1]["val_accuracy"],
-               "train_seconds": sum(h["seconds"] for h in history)}
-    save_model(output, trainer.model, force=force,
-               training={**asdict(trainer.config), "history": history}, data=data_info,
-               metrics=metrics)
-    with atomic_path(output.with_suffix(".history.json"), force=force) as tmp:
-        tmp.write_text(json.dumps(history, indent=1))
-    with atomic_path(output.with_suffix(".history.csv"), force=force) as tmp:
-        columns = list(history[0])
-        tmp.write_text("\n".join([",".join(columns)] + [
-            ",".join("" if h[c] is None else str(h[c]) for c in columns) for h in history]) + "\n")
-    commit_now()  # the model is on disk before its checkpoint goes
-    checkpoint.unlink(missing_ok=True)  # the model now holds everything worth keeping
-    if as_json:
-        common.print_json({"event": "done", "output": str(output), **metrics})
-    else:
-        common.err.print(f"[green]wrote[/] {common.escape(output)}: test accuracy "
-                         f"{test_accuracy:.2%}, loss {test_loss:.4f} "
-                         f"(history in {common.escape(output.with_suffix('.history.csv'))})")
-
-
-@app.command("evaluate", rich_help_panel=DIGITS)
-def evaluate_command(
-    model: ModelArg = None,
-    split: Annotated[Split, typer.Option("--split", help="Which MNIST split.")] = Split.test,
-    data: DataDir = None,
-    no_verify: NoVerify = False,
-    worst: Annotated[int, typer.Option("--worst", min=0,
-                                       help="How many confident mistakes to list.")] = 12,
-    plot: Annotated[Optional[Path], typer.Option(
-        "--plot", help="Write the confusion matrix as an annotated heat map (PNG).",
-        dir_okay=False, show_default=False)] = None,
-    mistakes: Annotated[Optional[Path], typer.Option(
-        "--mistakes", help="Write a contact sheet of the --worst mistakes (PNG).",
-        dir_okay=False, show_default=False)] = None,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite existing pictures and CSV.")
-                     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
-    csv: Annotated[Optional[Path], typer.Option(
-        "--csv", help="Write per-class metrics and confusion counts to this CSV (an existing "
-        "file only with --force).",
-        dir_okay=False, show_default=False)] = None,
-    threads: Threads = None,
-) -> None:
-    """Loss, accuracy, confusion matrix, per-class metrics and worst mistakes of a model.
-
-    [dim]Example:[/] cnnkit evaluate model.npz --split test
-    """
-    for picture in (plot, mistakes):
-        if picture is not None:
-            common.picture_target(picture, force)
-    if csv is not None:
-        common.picture_target(csv, force, suffix=csv.suffix)
-    path = resolve_model(model)
-    with common.user_errors(), _limit_threads(threads):
-        import numpy as np
-
-        from cnnkit.nn.io import load_model
-        from cnnkit.nn.metrics import confusion_matrix, per_class, top_mistakes
-        from cnnkit.nn.model import prepare
-
-        network, _ = load_model(path)
-        images, labels = load_data(split.value, data, verify=not no_verify)
-        inputs = prepare(images)
-        network.predict_proba(inputs[:1])  # load the compiled kernels before timing
-        started = time.perf_counter()
-        probs = network.predict_proba(inputs)
-        seconds = time.perf_counter() - started
-        picked = probs[np.arange(len(labels)), labels.astype(np.int64)]
-        loss = float(-np.log(np.maximum(picked, 1e-12), dtype=np.float64).mean())
-        predicted = probs.argmax(axis=1)
-        confusion = confusion_matrix(labels, predicted)
-        report = {"model": str(path), "split": split.value, "images": int(len(labels)),
-                  "loss": loss, "accuracy": float((predicted == labels).mean()),
-                  "seconds": seconds, "confusion": confusion.tolist(),
-                  "per_class": per_class(confusion),
-                  "mistakes": top_mistakes(probs, labels, worst)}
-        if csv is not None:
-            _write_csv(csv, report, force)
-        _write_pictures(report, images, plot, mistakes, force)
-    if as_json:
-        common.print_json(report)
-        return
-    _print_report(report)
-    for picture in report["pictures"]:
-        common.err.print(f"[green]wrote[/] {common.escape(picture)}")
-
-
-def _write_pictures(report: dict, images, plot: Path | None, mistakes: Path | None,
-                    force: bool) -> None:
-    import numpy as np
-
-    from cnnkit import figures
-
-    written = []
-    if plot is not None:
-        heat_map = figures.confusion_heatmap(np.asarray(report["confusion"]))
-        common.save_picture(heat_map.image, plot, force)
-        written.append(plot)
-    if mistakes is not None:
-        worst = report["mistakes"]
-        digits = images[[m["index"] for m in worst]]
-        common.save_picture(figures.mistakes_sheet(digits, worst).image, mistakes, force)
-        written.append(mistakes)
-    report["pictures"] = [str(p) for p in written]
-
-
-def _write_csv(path: Path, report: dict, force: bool) -> None:
-    from cnnkit.files import atomic_path
-
-    header = ["class", "precision", "recall", "f1", "support"] + [
-        f"predicted_{k}" for k in range(10)]
-    lines = [",".join(header)]
-    for row, counts in zip(report["per_class"], report["confusion"]):
-        lines.append(",".join([str(row["class"]), f"{row['precision']:.6f}",
-                               f"{row['recall']:.6f}", f"{row['f1']:.6f}",
-                               str(row["support"])] + [str(c) for c in counts]))
-    with atomic_path(path, force=force) as tmp:
-        tmp.write_text("\n".join(lines) + "\n")
-
-
-def _print_report(report: dict) -> None:
-    from rich.table import Table
-
-    out = common.out
-    out.print(f"[bold]{common.escape(report['model'])}[/] on the {report['split']} split "
-              f"({report['images']:,} images, {report['seconds']:.2f} s): accuracy "
-              f"[bold]{report['accuracy']:.2%}[/], loss {report['loss']:.4f}")
-    confusion = report["confusion"]
-    off = sorted((confusion[t][p], t, p) for t in range(10) for p in range(10) if t != p)
-    worst = {(t, p) for count, t, p in off[-5:] if count > 0}
-    table = Table(title="confusion matrix (rows: true, columns: predicted; the 5 largest "
-                  "confusions in red)", title_justify="left", padding=(0, 1))
-    table.add_column("", style="bold")
-    for k in range(10):
-        table.add_column(str(k), justify="right")
-    for t in range(10):
-        cells = []
-        for p in range(10):
-            value = str(confusion[t][p])
-            if t == p:
-                value = f"[green]{value}[/]"
-            elif (t, p) in worst:
-                value = f"[bold red]{value}[/]"
-            elif confusion[t][p] == 0:
-                value = "[dim]0[/]"
-            cells.append(value)
-        table.add_row(str(t), *cells)
-    out.print(table)
-    classes = Table(title="per class", title_justify="left")
-    for column in ("class", "precision", "recall", "F1", "support"):
-        classes.add_column(column, justify="right")
-    for row in report["per_class"]:
-        classes.add_row(str(row["class"]), f"{row['precision']:.4f}", f"{row['recall']:.4f}",
-                        f"{row['f1']:.4f}", f"{row['support']:,}")
-    out.print(classes)
-    if report["mistakes"]:
-        mistakes = Table(title="most confident mistakes", title_justify="left")
-        for column in ("index", "true", "predicted", "confidence"):
-            mistakes.add_column(column, justify="right")
-        for m in report["mistakes"]:
-            mistakes.add_row(str(m["index"]), str(m["true"]), str(m["predicted"]),
-                             f"{m['confidence']:.2%}")
-        out.print(mistakes)
+from cnnkit.cli.model_opts import DIGITS, ModelArg, resolve_model
 
 
 @app.command("summary", rich_help_panel=DIGITS)
@@ -441,17 +17,22 @@ def summary_command(
     model: Annotated[Optional[Path], typer.Argument(
         help="A model file (default: the digit_classifier architecture).", show_default=False)
     ] = None,
+    arch: Annotated[Optional[str], typer.Option(
+        "--arch", help="Show this architecture instead (a preset, a line of steps or a file), "
+        "as cnnkit train --arch builds it.", show_default=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
 ) -> None:
     """Print the Keras-style layer table: output shapes and parameter counts.
 
-    [dim]Example:[/] cnnkit summary
+    [dim]Example:[/] cnnkit summary --arch keras-mnist-convnet
     """
+    if model is not None and arch is not None:
+        raise common.fail("give a MODEL file or --arch, not both", 2)
     with common.user_errors():
         if model is None:
-            from cnnkit.nn.model import digit_classifier
+            from cnnkit.nn.arch import resolve
 
-            network = digit_classifier()
+            network = resolve(arch or "digit_classifier")
         else:
             from cnnkit.nn.io import load_model
 
@@ -460,25 +41,31 @@ def summary_command(
 
 
 def _print_summary(network, as_json: bool) -> None:
+    from cnnkit.nn.arch import flops_per_image, to_text
+
     rows = network.summary_rows()
-    total = network.count_params()
+    total, trainable = network.count_params(), network.count_trainable()
     if as_json:
-        common.print_json({"layers": [{"layer": n, "output_shape": s, "params": p}
+        common.print_json({"name": network.name, "arch": to_text(network),
+                           "layers": [{"layer": n, "output_shape": s, "params": p}
                                       for n, s, p in rows],
-                           "total_params": total, "trainable_params": total,
-                           "non_trainable_params": 0})
+                           "total_params": total, "trainable_params": trainable,
+                           "non_trainable_params": total - trainable,
+                           "flops_per_image": flops_per_image(network)})
         return
     from rich.table import Table
 
-    table = Table(title="Model: \"digit_classifier\"", title_justify="left")
+    table = Table(title=f"Model: \"{common.escape(network.name)}\"", title_justify="left")
     table.add_column("Layer (type)")
     table.add_column("Output Shape")
     table.add_column("Param #", justify="right")
     for name, shape, params in rows:
         table.add_row(name, shape, f"{params:,}")
     common.out.print(table)
-    common.out.print(f"Total params: {total:,}\nTrainable params: {total:,}\n"
-                     f"Non-trainable params: 0")
+    common.out.print(f"Total params: {total:,}\nTrainable params: {trainable:,}\n"
+                     f"Non-trainable params: {total - trainable:,}")
+    common.out.print(f"arch: {common.escape(to_text(network))}", soft_wrap=True)
+    common.out.print(f"forward pass: {flops_per_image(network) / 1e6:,.2f} MFLOP per image")
 
 
 @app.command("info", rich_help_panel=DIGITS)
@@ -511,4 +98,14 @@ def info_command(model: ModelArg = None,
     data = header.get("data", {})
     if data:
         out.print(f"data: {common.escape(data.get('source'))}")
+    from cnnkit.nn.io import class_names
+
+    names = class_names(header, int(network.output_shape[-1]))
+    out.print("classes: " + text(", ".join(names)))
+    image = header.get("image")
+    if image:
+        size = image.get("size", [0, 0])
+        prepared = f", prepared as {image['prepare']}" if image.get("prepare") else ""
+        out.print(text(f"pictures: {size[1]}x{size[0]} {image.get('color')}, fitted by "
+                       f"{image.get('fit')}{prepared}"))
     _print_summary(network, False)

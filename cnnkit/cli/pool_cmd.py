@@ -105,10 +105,10 @@ def _pool_file(path, mode, window, step, padding, upscale, name, output, out_dir
                compare, max_pixels, fmt=None, suffix=".png") -> dict:
     import numpy as np
 
-    from cnnkit import imaging
     from cnnkit.errors import ImageError
+    from cnnkit.imaging import io as imaging
+    from cnnkit.imaging.filtering import pool_picture
     from cnnkit.limits import check_pixels
-    from cnnkit.filtering import pool_picture
 
     started = time.perf_counter()
     # 8/16-bit pictures stay integers until pooled a block of rows at a time (a float32 copy
@@ -180,9 +180,11 @@ def stack_command(
     if output is None and stages_dir is None and sheet is None:
         raise common.fail("say where to write: -o OUT, --stages DIR and/or --sheet FILE", 2)
     with common.user_errors():
-        from cnnkit import imaging, pipeline, viz
         from cnnkit.files import check_target, make_dir
+        from cnnkit.imaging import io as imaging
+        from cnnkit.imaging import pipeline
         from cnnkit.ops._jit import set_threads
+        from cnnkit.viz import draw as viz
 
         set_threads(threads)
         parsed = pipeline.parse(steps)
@@ -232,7 +234,7 @@ def _slug(text: str) -> str:
 
 
 def _write_stage(target: Path, stage, force: bool) -> None:
-    from cnnkit import viz
+    from cnnkit.viz import draw as viz
 
     if len(stage.maps) == 1:
         image = viz.Image.fromarray(viz.to_grey8(stage.maps[0]))

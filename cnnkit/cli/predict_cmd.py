@@ -10,7 +10,7 @@ import typer
 
 from cnnkit.cli import common
 from cnnkit.cli.app import app
-from cnnkit.cli.model_cmd import DIGITS, ModelOption, Threads, resolve_model
+from cnnkit.cli.model_opts import DIGITS, ModelOption, Threads, resolve_model
 
 UNCERTAIN_EXIT = 3
 
@@ -69,14 +69,22 @@ def predict_command(
     with common.user_errors():
         import numpy as np
 
-        from cnnkit import imaging
-        from cnnkit.cli.model_cmd import _limit_threads
+        from cnnkit.cli.model_opts import limit_threads
+        from cnnkit.imaging import io as imaging
         from cnnkit.nn.io import load_model
         from cnnkit.ops._jit import set_threads
 
-        _limit_threads(threads)  # for the life of this process
+        limit_threads(threads)  # for the life of this process
         workers = set_threads(threads)
         network, header = load_model(path)
+        from cnnkit.nn.io import class_names
+
+        names = class_names(header, int(network.output_shape[-1]))
+        image = header.get("image") or {}
+        general = bool(image) and not image.get("prepare")  # not a digit model: no digit steps
+        if general and (multi or show_steps is not None):
+            raise common.fail(f"{path}: a model of {', '.join(names[:4])}... pictures reads "
+                              f"whole pictures; --multi and --show-steps are for digits", 2)
         scale = float(header.get("input", {}).get("pixel_scale", 1 / 255))
         files = common.expand_inputs(inputs, imaging.IMAGE_SUFFIXES)
         if not files:
@@ -87,6 +95,8 @@ def predict_command(
         from cnnkit.digits import NoDigitError
 
         try:
+            if general:
+                return _prepare_picture(file, image, max_pixels)
             return _prepare_file(file, multi, preprocess.value, max_pixels)
         except NoDigitError as exc:  # a row in the table too
             results.append({"input": str(file), "prediction": "", "confidence": None,
@@ -95,7 +105,7 @@ def predict_command(
 
     def report(file: Path, prepared, probs) -> dict:
         result = _result(file, prepared, probs, top, multi, show_steps, min_confidence,
-                         len(files) > 1, force)
+                         len(files) > 1, force, names)
         results.append(result)
         if result["verdict"] == "no digit":  # in the table, and an error line like a bad file
             from cnnkit.digits import NoDigitError
@@ -193,8 +203,10 @@ class _Batches:
         prepared = list(mapper(self._attempt, chunk))
         good = [p for p in prepared if not isinstance(p, Exception)]
         digits = [d.digit for p in good for d in p.found]
-        probs = (self._classify(np.stack(digits)[..., None].astype(np.float32)) if digits
-                 else np.empty((0, 10), np.float32))
+        batch = np.stack(digits).astype(np.float32) if digits else None
+        if batch is not None and batch.ndim == 3:  # grey: one channel
+            batch = batch[..., None]
+        probs = (self._classify(batch) if digits else np.empty((0, 10), np.float32))
         start = 0
         for file, item in zip(chunk, prepared):
             if isinstance(item, Exception):
@@ -221,8 +233,9 @@ class _Prepared:
 
 
 def _prepare_file(file: Path, multi: bool, preprocess: str, max_pixels: int) -> _Prepared:
-    from cnnkit import digits, imaging
+    from cnnkit import digits
     from cnnkit.digits import verdict
+    from cnnkit.imaging import io as imaging
 
     picture = imaging.read_image(file, max_pixels, grey=True)
     try:
@@ -245,22 +258,55 @@ def _prepare_file(file: Path, multi: bool, preprocess: str, max_pixels: int) -> 
         raise digits.NoDigitError(f"{file}: {exc}") from None
 
 
+def _prepare_picture(file: Path, image: dict, max_pixels: int) -> _Prepared:
+    """A picture for a model trained on a folder dataset: fitted as its training pictures
+    were (the model file's ``image`` field)."""
+    from cnnkit.cli.folder_opts import options_from_header
+    from cnnkit.data.decode import decode_picture
+    from cnnkit.digits import Prepared
+    from cnnkit.errors import ImageError
+    from cnnkit.imaging.picture_checks import check_readable
+
+    options = options_from_header(image)
+    check_readable(file)
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        from cnnkit.errors import os_message
+
+        raise ImageError(os_message(exc, "read", file)) from None
+    decoded = decode_picture(data, options.size, options.color, options.fit, max_pixels, file)
+    if isinstance(decoded, str):
+        raise ImageError(f"{file}: {decoded}")
+    array = decoded[0]
+    return _Prepared(None, [Prepared(array, box=(0, 0, array.shape[1], array.shape[0]))], None,
+                     evidence={"picture": True})
+
+
 def _result(file: Path, prepared: _Prepared, probs, top: int, multi: bool, show_steps,
-            min_confidence, several: bool, force: bool = False) -> dict:
+            min_confidence, several: bool, force: bool = False,
+            names: list[str] | None = None) -> dict:
     """The report on one picture; ``verdict`` "no digit" (with ``error``) when its ink is no
-    digit at all."""
+    digit at all. ``names`` are the model's class names (default: the digits)."""
     import numpy as np
 
     from cnnkit.digits import verdict
 
+    names = names or [str(k) for k in range(len(probs[0]) if len(probs) else 10)]
     reads = []
     for d, p in zip(prepared.found, probs):
         order = np.argsort(-p, kind="stable")[:top]
-        reads.append({"digit": int(order[0]), "confidence": float(p[order[0]]),
-                      "top": [{"digit": int(k), "probability": float(p[k])} for k in order],
+        reads.append({"digit": int(order[0]), "name": names[order[0]],
+                      "confidence": float(p[order[0]]),
+                      "top": [{"digit": int(k), "name": names[k], "probability": float(p[k])}
+                              for k in order],
                       "box": list(d.box)})
     confidence = min(r["confidence"] for r in reads)
-    kind, why = verdict.judge(prepared.evidence, confidence, len(reads))
+    if prepared.evidence.get("picture"):  # a whole picture, not ink: no digit verdict
+        kind = "unsure" if confidence < verdict.UNSURE_BELOW else "sure"
+        why = ""
+    else:
+        kind, why = verdict.judge(prepared.evidence, confidence, len(reads))
     if show_steps is not None:  # also for "no digit": the stages show what was taken for ink
         folder = show_steps / file.stem if several else show_steps
         _save_steps(folder, prepared.picture, prepared.found, reads, prepared.cleaned, force)
@@ -268,12 +314,12 @@ def _result(file: Path, prepared: _Prepared, probs, top: int, multi: bool, show_
         return {"input": str(file), "prediction": "", "confidence": confidence, "verdict": kind,
                 "note": why, "uncertain": False,
                 "error": f"{file}: no digit found ({why}; the model would have said "
-                         f"{reads[0]['digit']}, {confidence:.0%})"}
+                         f"{reads[0]['name']}, {confidence:.0%})"}
     notes = [why] if why else []
     if prepared.number:
         notes.append(f"{len(reads)} digits side by side, read as a number (--multi shows "
                      f"each digit)")
-    result = {"input": str(file), "prediction": "".join(str(r["digit"]) for r in reads),
+    result = {"input": str(file), "prediction": "".join(r["name"] for r in reads),
               "confidence": confidence, "verdict": kind, "note": "; ".join(notes),
               "uncertain": min_confidence is not None and confidence < min_confidence}
     if multi or prepared.number:
@@ -289,8 +335,8 @@ def _save_steps(folder: Path, picture, found, reads, cleaned, force: bool = Fals
     import numpy as np
     from PIL import Image, ImageDraw
 
-    from cnnkit import viz
     from cnnkit.files import atomic_path, make_dir
+    from cnnkit.viz import draw as viz
 
     make_dir(folder)
 
@@ -331,17 +377,19 @@ def _describe(result: dict, top: int) -> None:
     flags = [word for word, on in (("uncertain", result["uncertain"]),
                                    ("unsure", result["verdict"] == "unsure")) if on]
     note = "".join(f"  [bold yellow]{word}[/]" for word in flags)
-    out.print(f"[bold]{common.escape(result['input'])}[/]: [bold cyan]{result['prediction']}"
+    out.print(f"[bold]{common.escape(result['input'])}[/]: [bold cyan]"
+              f"{common.escape(result['prediction'])}"
               f"[/] ({result['confidence']:.1%}){note}")
     if result["note"]:
         out.print(f"  [dim]{common.escape(result['note'])}[/]")
     if "digits" in result:
         for k, d in enumerate(result["digits"], 1):
-            guesses = ", ".join(f"{g['digit']} {g['probability']:.1%}" for g in d["top"])
-            out.print(f"  digit {k}: {d['digit']}  [dim]({guesses})[/]")
+            guesses = ", ".join(f"{common.escape(g['name'])} {g['probability']:.1%}"
+                                for g in d["top"])
+            out.print(f"  digit {k}: {common.escape(d['name'])}  [dim]({guesses})[/]")
         return
     for guess in result["top"][:top]:
-        out.print(f"  {guess['digit']}  {_bar(guess['probability']):<25} "
+        out.print(f"  {common.escape(guess['name'])}  {_bar(guess['probability']):<25} "
                   f"{guess['probability']:6.1%}")
 
 
@@ -367,7 +415,7 @@ def _finish(results: list[dict], csv: Path | None, as_json: bool, quiet: bool, t
         table = Table(title=f"{read} of {total} pictures read", title_justify="left")
         for column in ("picture", "prediction", "confidence", "verdict"):
             table.add_column(column, justify="right" if column == "confidence" else "left")
-        colours = {"digit": "green", "unsure": "yellow", "no digit": "red"}
+        colours = {"digit": "green", "sure": "green", "unsure": "yellow", "no digit": "red"}
         for r in results:
             flag = " [yellow](uncertain)[/]" if r["uncertain"] else ""
             shown = r["verdict"] + (" (number)" if "digits" in r and len(r["digits"]) > 1

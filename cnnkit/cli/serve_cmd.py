@@ -8,7 +8,7 @@ import typer
 
 from cnnkit.cli import common
 from cnnkit.cli.app import app
-from cnnkit.cli.model_cmd import DIGITS, ModelOption, resolve_model
+from cnnkit.cli.model_opts import DIGITS, ModelOption, resolve_model
 
 HINT = "cnnkit serve needs the serve extra: pip install 'cnnkit[serve]'"
 

@@ -10,7 +10,7 @@ from cnnkit.digits.prepare import (MIN_INK_PIXELS, WORK_SIDE_NUMBER, NoDigitErro
                                    to_grey)
 from cnnkit.digits.stroke import normalise_stroke
 from cnnkit.digits.verdict import not_a_digit
-from cnnkit.imaging import Picture
+from cnnkit.imaging.io import Picture
 
 
 def find_digits(picture: Picture) -> tuple[list[Prepared], np.ndarray]:

@@ -19,7 +19,7 @@ from cnnkit.digits.levels import Levels, otsu, sample
 from cnnkit.digits.stroke import normalise_stroke
 from cnnkit.digits.verdict import erosion_depth
 from cnnkit.errors import CnnkitError
-from cnnkit.imaging import Picture
+from cnnkit.imaging.io import Picture
 
 BOX = 20  # px: the longer side of the ink in MNIST
 SIDE = 28

@@ -3,8 +3,10 @@
 The header (stored as the uint8 array ``__header__``, so ``allow_pickle=False`` suffices)
 records the format, the cnnkit version, the architecture, the parameter count, how inputs are
 scaled, the training arguments, the data checksums, the final metrics and a SHA-256 of the
-weights, which catches a tampered or damaged file. Writes are atomic and refuse to replace an
-existing file unless forced.
+weights, which catches a tampered or damaged file. A model trained on a folder dataset also
+records ``classes`` (the folder names, in label order) and ``image`` (the size, colour,
+fitting and preparation of its pictures). Writes are atomic and refuse to replace an existing
+file unless forced.
 """
 
 from __future__ import annotations
@@ -133,14 +135,21 @@ def _build(path: Path, header: dict, arrays: dict[str, np.ndarray], prefix: str 
     architecture = header.get("architecture")
     if not isinstance(architecture, dict):
         raise ModelError(f"{path}: damaged header (no architecture)")
+    from cnnkit.nn.arch import ArchError, check_config
+
     try:
+        check_config(architecture)  # every layer fits, and the size is bounded, before building
         model = Sequential.from_config(architecture)
+        if "name" not in architecture:  # files from before names were stored
+            model.name = path.stem[:80]
+    except ArchError as exc:
+        raise ModelError(f"{path}: not a valid architecture ({_first_line(exc)})") from None
     except (KeyError, ValueError, TypeError, AttributeError) as exc:
         raise ModelError(f"{path}: {_first_line(exc)}") from None
     except MemoryError:
         raise ModelError(f"{path}: the architecture is too large to build") from None
     weights = {}
-    for name, value in model.named_params():
+    for name, value in model.named_weights():
         array = arrays.get(prefix + name)
         if array is None:
             raise ModelError(f"{path}: missing weights for {name}")
@@ -154,7 +163,7 @@ def _build(path: Path, header: dict, arrays: dict[str, np.ndarray], prefix: str 
     if model.count_params() != header.get("param_count"):
         raise ModelError(f"{path}: header says {header.get('param_count')!r:.40} parameters, "
                          f"the architecture has {model.count_params()}")
-    if weights_digest(model.named_params()) != header.get("weights_sha256"):
+    if weights_digest(model.named_weights()) != header.get("weights_sha256"):
         raise ModelError(f"{path}: weights do not match their recorded SHA-256 (file damaged "
                          f"or edited)")
     return model
@@ -169,24 +178,24 @@ def model_header(model: Sequential, **fields) -> dict:
             "input": {"shape": list(model.input_shape), "pixel_scale": PIXEL_SCALE,
                       "description": "MNIST-style digits: white ink (255) on black (0), "
                                      "28x28, centred by centre of mass; value = pixel * scale"},
-            "weights_sha256": weights_digest(model.named_params()), **fields}
+            "weights_sha256": weights_digest(model.named_weights()), **fields}
 
 
 def save_model(path: Path, model: Sequential, *, force: bool = False, **fields) -> None:
     """Write ``model`` and a header with ``fields`` to ``path`` (.npz), atomically."""
     header = {"format": MODEL_FORMAT, **model_header(model, **fields)}
-    _write(path, header, dict(model.named_params()), force)
+    _write(path, header, dict(model.named_weights()), force)
 
 
 def load_model(path: Path) -> tuple[Sequential, dict]:
     """Read and verify a model file; returns (model, header). Raises ModelError."""
     header, arrays = _read(path, MODEL_FORMAT)
     model = _build(Path(path), header, arrays)
-    _check_fields(Path(path), header)
+    _check_fields(Path(path), header, int(model.output_shape[-1]))
     return model, header
 
 
-def _check_fields(path: Path, header: dict) -> None:
+def _check_fields(path: Path, header: dict, units: int) -> None:
     """The header fields commands use must have their types: a tampered field is refused
     here, not met as a crash later."""
     for name in ("input", "training", "metrics", "data"):
@@ -198,13 +207,30 @@ def _check_fields(path: Path, header: dict) -> None:
         raise ModelError(f"{path}: damaged header (pixel_scale {scale!r:.40} is not a number "
                          f"in (0, 1])")
     header.setdefault("cnnkit_version", "unknown")
+    classes = header.get("classes")
+    if classes is not None and (
+            not isinstance(classes, list) or not all(isinstance(c, str) for c in classes)
+            or len(classes) != units):
+        raise ModelError(f"{path}: damaged header (classes must be a list of {units} names, "
+                         f"one per output)")
+    if not isinstance(header.get("image", {}), dict):
+        raise ModelError(f"{path}: damaged header (image is not a JSON object)")
+
+
+def class_names(header: dict, count: int) -> list[str]:
+    """The names of a model's classes: the header's ``classes`` (a folder dataset's folder
+    names), else the indices "0".."count-1" (MNIST digits name themselves)."""
+    classes = header.get("classes")
+    if isinstance(classes, list) and len(classes) == count:
+        return [str(c) for c in classes]
+    return [str(k) for k in range(count)]
 
 
 def save_checkpoint(path: Path, model: Sequential, optimizer_arrays: dict[str, np.ndarray],
                     order: np.ndarray, **fields) -> None:
     """A training checkpoint: weights, optimiser slots, the epoch's order, and ``fields``."""
     header = {"format": CHECKPOINT_FORMAT, **model_header(model, **fields)}
-    arrays = {f"weights:{n}": v for n, v in model.named_params()}
+    arrays = {f"weights:{n}": v for n, v in model.named_weights()}
     arrays.update({f"optimizer:{n}": v for n, v in optimizer_arrays.items()})
     arrays["order"] = order
     _write(path, header, arrays, force=True, now=True)  # on disk at once, whatever follows

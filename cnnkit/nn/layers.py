@@ -25,6 +25,7 @@ class Layer:
     def __init__(self):
         self.name = ""
         self.params: dict[str, np.ndarray] = {}
+        self.state: dict[str, np.ndarray] = {}  # saved, never trained (running statistics)
         self.grads: dict[str, np.ndarray] = {}
         self.input_shape: tuple[int, ...] = ()
         self.output_shape: tuple[int, ...] = ()
@@ -47,13 +48,17 @@ class Layer:
         return {}
 
     def count_params(self) -> int:
-        return sum(int(p.size) for p in self.params.values())
+        """Trainable and non-trainable (state) values together, as Keras's total."""
+        return sum(int(p.size) for p in (*self.params.values(), *self.state.values()))
 
     def forward(self, x, training=False, rng=None):
         raise NotImplementedError
 
     def backward(self, grad):
         raise NotImplementedError
+
+    def release(self):
+        """Drop what the forward pass cached for a backward pass."""
 
 
 def _glorot_uniform(rng, shape, fan_in, fan_out) -> np.ndarray:
@@ -80,32 +85,56 @@ def _check_activation(activation):
     return activation
 
 
-class Conv2D(Layer):
-    """2-D convolution (correlation), 'valid', stride 1, with an optional ReLU.
+def _pair(value, what: str) -> tuple[int, int]:
+    pair = (value, value) if isinstance(value, int) else tuple(value)
+    if len(pair) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1
+                                 for v in pair):
+        raise ValueError(f"{what} must be a whole number >= 1 or a pair of them, got {value!r}")
+    return pair
 
-    Input shape (N, H, W, C); output shape (N, H - kh + 1, W - kw + 1, filters).
-    Parameters: ``kernel`` (kh, kw, C, filters), ``bias`` (filters,).
+
+def _check_padding(padding):
+    if padding not in ("valid", "same"):
+        raise ValueError(f"padding must be 'valid' or 'same', got {padding!r}")
+    return padding
+
+
+class Conv2D(Layer):
+    """2-D convolution (correlation) with stride and 'valid'/'same' padding, optional ReLU.
+
+    Input shape (N, H, W, C); output (N, Ho, Wo, filters), Ho as in :mod:`cnnkit.ops.conv_gemm`.
+    Parameters: ``kernel`` (kh, kw, C, filters), ``bias`` (filters,). Runs as im2col + GEMM
+    with the ReLU fused into the bias pass.
     """
 
     kind = "Conv2D"
 
     def __init__(self, filters: int, kernel_size=3, activation: str | None = None,
-                 input_grad: bool = True):
+                 strides=1, padding: str = "valid", input_grad: bool = True):
         super().__init__()
-        self.filters = int(filters)
-        self.kernel_size = ((kernel_size, kernel_size) if isinstance(kernel_size, int)
-                            else tuple(kernel_size))
+        if not isinstance(filters, int) or isinstance(filters, bool) or filters < 1:
+            raise ValueError(f"filters must be a whole number >= 1, got {filters!r}")
+        self.filters = filters
+        self.kernel_size = _pair(kernel_size, "kernel_size")
+        self.strides = _pair(strides, "strides")
+        self.padding = _check_padding(padding)
         self.activation = _check_activation(activation)
+        if activation == "softmax":
+            raise ValueError("a Conv2D activation is relu or none")
         self.input_grad = input_grad
 
     def config(self):
         return {"filters": self.filters, "kernel_size": list(self.kernel_size),
+                "strides": list(self.strides), "padding": self.padding,
                 "activation": self.activation}
 
     def _output_shape(self, input_shape):
+        from cnnkit.ops.conv_gemm import output_size
+
         height, width, _ = input_shape
-        kh, kw = self.kernel_size
-        return (height - kh + 1, width - kw + 1, self.filters)
+        (kh, kw), (sh, sw) = self.kernel_size, self.strides
+        return (output_size(height, kh, sh, self.padding),
+                output_size(width, kw, sw, self.padding), self.filters)
 
     def _init_params(self, rng):
         kh, kw = self.kernel_size
@@ -116,18 +145,29 @@ class Conv2D(Layer):
                        "bias": np.zeros(self.filters, np.float32)}
 
     def forward(self, x, training=False, rng=None):
-        self._x = x
-        y = conv2d.conv2d_forward(x, self.params["kernel"], self.params["bias"])
-        if self.activation == "relu":
-            y = activations.relu(y)
-            self._y = y
+        from cnnkit.ops.conv_gemm import conv_forward
+
+        y, cols = conv_forward(x, self.params["kernel"], self.params["bias"], self.strides,
+                               self.padding, relu=self.activation == "relu")
+        self._x_shape, self._cols = x.shape, cols
+        self._y = y if self.activation == "relu" else None
         return y
 
+    def release(self):
+        self._cols = self._y = None
+
+    def columns_per_image(self) -> int:
+        """Floats of im2col matrix one image needs (bounds the inference batch)."""
+        height, width, _ = self.output_shape
+        return height * width * self.kernel_size[0] * self.kernel_size[1] * self.input_shape[2]
+
     def backward(self, grad):
-        if self.activation == "relu":
-            grad = activations.relu_backward(self._y, grad)
-        grad_x, self.grads["kernel"], self.grads["bias"] = conv2d.conv2d_backward(
-            self._x, self.params["kernel"], grad, input_grad=self.input_grad)
+        from cnnkit.ops.conv_gemm import conv_backward
+
+        grad_x, self.grads["kernel"], self.grads["bias"] = conv_backward(
+            self._cols, self._x_shape, self.params["kernel"], grad, self.strides, self.padding,
+            y=self._y, input_grad=self.input_grad)
+        self._cols = self._y = None
         return grad_x
 
 
@@ -144,18 +184,14 @@ class ReLU(Layer):
         return activations.relu_backward(self._x, grad)
 
 
-class MaxPool2D(Layer):
-    """Max pooling. Input (N, H, W, C); output (N, Ho, Wo, C), see :mod:`cnnkit.ops.pool`."""
-
-    kind = "MaxPool2D"
+class _Pool2D(Layer):
+    """Shared by the pooling layers: window, stride (default: the window) and padding."""
 
     def __init__(self, pool_size=2, strides=None, padding: str = "valid"):
         super().__init__()
-        self.pool_size = ((pool_size, pool_size) if isinstance(pool_size, int)
-                          else tuple(pool_size))
-        strides = self.pool_size if strides is None else strides
-        self.strides = (strides, strides) if isinstance(strides, int) else tuple(strides)
-        self.padding = padding
+        self.pool_size = _pair(pool_size, "pool_size")
+        self.strides = self.pool_size if strides is None else _pair(strides, "strides")
+        self.padding = _check_padding(padding)
 
     def config(self):
         return {"pool_size": list(self.pool_size), "strides": list(self.strides),
@@ -167,6 +203,12 @@ class MaxPool2D(Layer):
                 pool.pool_output_size(width, self.pool_size[1], self.strides[1], self.padding),
                 channels)
 
+
+class MaxPool2D(_Pool2D):
+    """Max pooling. Input (N, H, W, C); output (N, Ho, Wo, C), see :mod:`cnnkit.ops.pool`."""
+
+    kind = "MaxPool2D"
+
     def forward(self, x, training=False, rng=None):
         self._input_shape = x.shape
         y, self._argmax = pool.max_pool(x, self.pool_size, self.strides, self.padding,
@@ -175,6 +217,92 @@ class MaxPool2D(Layer):
 
     def backward(self, grad):
         return pool.max_pool_backward(grad, self._argmax, self._input_shape)
+
+
+class AveragePooling2D(_Pool2D):
+    """Average pooling (a 'same' window divides by its real cells). Shapes as MaxPool2D."""
+
+    kind = "AveragePooling2D"
+
+    def forward(self, x, training=False, rng=None):
+        self._input_shape = x.shape
+        return pool.avg_pool(x, self.pool_size, self.strides, self.padding)
+
+    def backward(self, grad):
+        return pool.avg_pool_backward(grad, self._input_shape, self.pool_size, self.strides,
+                                      self.padding)
+
+
+class GlobalAveragePooling2D(Layer):
+    """The mean of each channel over the whole map: (N, H, W, C) -> (N, C)."""
+
+    kind = "GlobalAveragePooling2D"
+
+    def _output_shape(self, input_shape):
+        return (input_shape[2],)
+
+    def forward(self, x, training=False, rng=None):
+        self._input_shape = x.shape
+        return x.mean(axis=(1, 2), dtype=np.float32)
+
+    def backward(self, grad):
+        _, height, width, _ = self._input_shape
+        share = (grad / np.float32(height * width))[:, None, None, :]
+        return np.ascontiguousarray(np.broadcast_to(share, self._input_shape))
+
+
+class BatchNormalization(Layer):
+    """Batch normalisation over every axis but the last (the channels), as Keras.
+
+    Training: ``y = gamma * (x - mean) / sqrt(var + epsilon) + beta`` with the batch's mean and
+    (biased) variance, and the running statistics move towards them by ``1 - momentum``.
+    Inference uses the running statistics. Parameters ``gamma``, ``beta`` (C,); state
+    ``moving_mean``, ``moving_variance`` (C,), saved with the weights, never trained.
+    """
+
+    kind = "BatchNormalization"
+
+    def __init__(self, momentum: float = 0.99, epsilon: float = 1e-3):
+        super().__init__()
+        if not 0 <= momentum < 1 or not 0 < epsilon < 1:
+            raise ValueError(f"momentum must be in [0, 1) and epsilon in (0, 1), got "
+                             f"{momentum!r}, {epsilon!r}")
+        self.momentum, self.epsilon = float(momentum), float(epsilon)
+
+    def config(self):
+        return {"momentum": self.momentum, "epsilon": self.epsilon}
+
+    def _init_params(self, rng):
+        channels = self.input_shape[-1]
+        self.params = {"gamma": np.ones(channels, np.float32),
+                       "beta": np.zeros(channels, np.float32)}
+        self.state = {"moving_mean": np.zeros(channels, np.float32),
+                      "moving_variance": np.ones(channels, np.float32)}
+
+    def forward(self, x, training=False, rng=None, relu: bool = False):
+        """``relu=True`` also applies the ReLU that follows (the model fuses the pair)."""
+        from cnnkit.ops import batchnorm
+
+        gamma, beta = self.params["gamma"], self.params["beta"]
+        if not training:
+            return batchnorm.inference(x, gamma, beta, self.state["moving_mean"],
+                                       self.state["moving_variance"], self.epsilon, relu)
+        y, self._xhat, self._inv_std, mean, var = batchnorm.train_forward(x, gamma, beta,
+                                                                         self.epsilon, relu)
+        self._y = y if relu else None
+        keep = np.float32(self.momentum)
+        for name, batch in (("moving_mean", mean), ("moving_variance", var)):
+            self.state[name] *= keep
+            self.state[name] += (np.float32(1) - keep) * batch
+        return y
+
+    def backward(self, grad):
+        from cnnkit.ops import batchnorm
+
+        grad_x, self.grads["gamma"], self.grads["beta"] = batchnorm.backward(
+            grad, self._xhat, self._inv_std, self.params["gamma"], self._y)
+        self._xhat = self._y = None
+        return grad_x
 
 
 class Flatten(Layer):
@@ -272,4 +400,6 @@ class Dropout(Layer):
         return grad if self._mask is None else grad * self._mask
 
 
-LAYERS = {cls.kind: cls for cls in (Conv2D, ReLU, MaxPool2D, Flatten, Dense, Dropout)}
+LAYERS = {cls.kind: cls for cls in (Conv2D, ReLU, MaxPool2D, AveragePooling2D,
+                                     GlobalAveragePooling2D, BatchNormalization, Flatten, Dense,
+                                     Dropout)}

@@ -6,12 +6,14 @@ import re
 
 import numpy as np
 
-from cnnkit.nn.layers import LAYERS, Conv2D, Dense, Dropout, Flatten, Layer, MaxPool2D
+from cnnkit.nn.layers import (LAYERS, BatchNormalization, Conv2D, Dense, Dropout, Flatten, Layer,
+                              MaxPool2D, ReLU)
 from cnnkit.ops import conv2d
 from cnnkit.ops.loss import softmax_cross_entropy
 
 INPUT_SHAPE = (28, 28, 1)
 PIXEL_SCALE = 1.0 / 255.0  # uint8 MNIST pixels -> [0, 1] float32
+INFERENCE_COLUMNS = 16 * 2**20  # floats of im2col matrix per inference batch (64 MB)
 
 
 class _FusedConvPool:
@@ -35,6 +37,19 @@ class _FusedConvPool:
         return None
 
 
+class _FusedBatchNormReLU:
+    """BatchNormalization then ReLU as one pass each way (the ReLU's mask from the output)."""
+
+    def __init__(self, norm: BatchNormalization):
+        self.norm = norm
+
+    def forward(self, x, training=False, rng=None):
+        return self.norm.forward(x, training, rng, relu=True)
+
+    def backward(self, grad):
+        return self.norm.backward(grad)
+
+
 def _fusable(first: Layer, second: Layer) -> bool:
     height, width, _ = first.output_shape
     return (isinstance(first, Conv2D) and first.activation == "relu"
@@ -52,14 +67,15 @@ class Sequential:
     """
 
     def __init__(self, layers: list[Layer], input_shape=INPUT_SHAPE, seed: int = 0,
-                 fuse: bool = True):
+                 fuse: bool = True, name: str = "sequential"):
+        self.name = name
         self.layers = list(layers)
         self.input_shape = tuple(input_shape)
         rng = np.random.default_rng(seed)
         shape, counts = self.input_shape, {}
         for layer in self.layers:
             base = re.sub(r"(?<!^)(?=[A-Z])", "_", layer.kind).lower().replace("2_d", "2d")
-            base = {"max_pool2d": "max_pooling2d"}.get(base, base)
+            base = {"max_pool2d": "max_pooling2d", "re_l_u": "re_lu"}.get(base, base)
             index = counts.get(base, 0)
             counts[base] = index + 1
             layer.name = base if index == 0 else f"{base}_{index}"
@@ -75,6 +91,10 @@ class Sequential:
             if fuse and i == 0 and i + 1 < len(self.layers) and _fusable(layer, self.layers[i + 1]):
                 steps.append(_FusedConvPool(layer))
                 i += 2
+            elif (fuse and isinstance(layer, BatchNormalization) and i + 1 < len(self.layers)
+                  and isinstance(self.layers[i + 1], ReLU)):
+                steps.append(_FusedBatchNormReLU(layer))
+                i += 2
             else:
                 steps.append(layer)
                 i += 1
@@ -86,6 +106,18 @@ class Sequential:
         return [(f"{layer.name}/{key}", value) for layer in self.layers
                 for key, value in layer.params.items()]
 
+    def named_state(self) -> list[tuple[str, np.ndarray]]:
+        """Non-trainable arrays (batch-norm running statistics) as ("layer/name", array)."""
+        return [(f"{layer.name}/{key}", value) for layer in self.layers
+                for key, value in layer.state.items()]
+
+    def named_weights(self) -> list[tuple[str, np.ndarray]]:
+        """Everything a model file stores: the parameters, then the state."""
+        return self.named_params() + self.named_state()
+
+    def count_trainable(self) -> int:
+        return sum(int(value.size) for _, value in self.named_params())
+
     def named_grads(self) -> list[tuple[str, np.ndarray]]:
         return [(f"{layer.name}/{key}", layer.grads[key]) for layer in self.layers
                 for key in layer.params]
@@ -95,7 +127,7 @@ class Sequential:
 
     def set_weights(self, weights: dict[str, np.ndarray]) -> None:
         """Copy arrays in by "layer/param" name; shapes must match exactly."""
-        for name, value in self.named_params():
+        for name, value in self.named_weights():
             new = weights[name]
             if new.shape != value.shape:
                 raise ValueError(f"{name}: expected shape {value.shape}, got {new.shape}")
@@ -113,8 +145,13 @@ class Sequential:
 
     def predict_proba(self, x: np.ndarray, batch_size: int = 2000) -> np.ndarray:
         """Class probabilities (N, classes) for inputs (N, *input_shape), in inference mode."""
+        widest = max([layer.columns_per_image() for layer in self.layers
+                      if hasattr(layer, "columns_per_image")] + [1])
+        batch_size = max(1, min(batch_size, INFERENCE_COLUMNS // widest))
         outputs = [self._run(x[i:i + batch_size], False, None, logits=False)
                    for i in range(0, len(x), batch_size)]
+        for layer in self.layers:
+            layer.release()
         return np.concatenate(outputs) if outputs else np.empty((0,) + self.output_shape)
 
     def loss_and_grads(self, x: np.ndarray, labels: np.ndarray, rng: np.random.Generator,
@@ -131,7 +168,7 @@ class Sequential:
 
     # description ----------------------------------------------------------------------------
     def config(self) -> dict:
-        return {"input_shape": list(self.input_shape),
+        return {"name": self.name, "input_shape": list(self.input_shape),
                 "layers": [{"class": layer.kind, **layer.config()} for layer in self.layers]}
 
     @classmethod
@@ -139,7 +176,10 @@ class Sequential:
         try:
             layers = [LAYERS[spec["class"]](**{k: v for k, v in spec.items() if k != "class"})
                       for spec in config["layers"]]
-            return cls(layers, tuple(config["input_shape"]), seed=seed)
+            name = config.get("name", "sequential")
+            if not isinstance(name, str):
+                raise ValueError(f"name must be text, got {name!r:.40}")
+            return cls(layers, tuple(config["input_shape"]), seed=seed, name=name[:80])
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"not a valid architecture ({exc})") from None
 
@@ -157,9 +197,12 @@ def digit_classifier(dropout: float = 0.5, seed: int = 0) -> Sequential:
     """
     return Sequential([Conv2D(32, 3, activation="relu"), MaxPool2D(2), Flatten(),
                        Dense(128, activation="relu"), Dropout(dropout),
-                       Dense(10, activation="softmax")], INPUT_SHAPE, seed=seed)
+                       Dense(10, activation="softmax")], INPUT_SHAPE, seed=seed,
+                      name="digit_classifier")
 
 
 def prepare(images: np.ndarray, scale: float = PIXEL_SCALE) -> np.ndarray:
-    """uint8 digits (N, 28, 28) -> float32 model input (N, 28, 28, 1), ``pixel * scale``."""
-    return (images.astype(np.float32) * np.float32(scale))[..., None]
+    """uint8 pictures (N, H, W) or (N, H, W, C) -> float32 model input (N, H, W, C),
+    ``pixel * scale`` (grey pictures get their one channel axis)."""
+    x = images.astype(np.float32) * np.float32(scale)
+    return x[..., None] if x.ndim == 3 else x

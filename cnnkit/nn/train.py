@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from cnnkit.nn.model import Sequential, digit_classifier, prepare
+from cnnkit.nn.model import Sequential, prepare
 from cnnkit.nn.optim import learning_rate, make_optimizer
 from cnnkit.ops.augment import distort_images, draw_distortions, shift_images
 
@@ -24,6 +24,7 @@ MAX_SHIFT = 2  # pixels, for --augment
 class TrainConfig:
     """The training recipe. The defaults are the recipe behind the bundled model."""
 
+    arch: str = "digit_classifier"  # a preset name or an architecture line (nn/arch.py)
     epochs: int = 15
     batch_size: int = 128
     lr: float = 2e-3
@@ -40,6 +41,8 @@ class TrainConfig:
     val_split: int = 5000
     seed: int = 0
     limit: int | None = None
+    stratify: bool = False  # hold out the same share of every class (folder datasets)
+    freeze: list[str] = field(default_factory=list)  # layer names kept fixed (fine-tuning)
 
     @property
     def distorts(self) -> bool:
@@ -68,8 +71,14 @@ class TrainConfig:
         if self.optimizer not in OPTIMIZERS or self.schedule not in SCHEDULES:
             raise ValueError(f"unknown optimizer or schedule: {self.optimizer!r}, "
                              f"{self.schedule!r}")
-        if not isinstance(self.augment, bool):
-            raise ValueError(f"augment must be true or false, got {self.augment!r}")
+        if not isinstance(self.arch, str) or not self.arch:
+            raise ValueError(f"arch must be a preset name or an architecture line, got "
+                             f"{self.arch!r:.60}")
+        for name in ("augment", "stratify"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        if not isinstance(self.freeze, list) or not all(isinstance(n, str) for n in self.freeze):
+            raise ValueError(f"freeze must be a list of layer names, got {self.freeze!r}")
         for name, high in (("rotate", 45.0), ("shear", 1.0), ("scale", 0.45), ("elastic", 4.0),
                            ("thickness", 1.0)):
             value = getattr(self, name)
@@ -129,17 +138,35 @@ class TrainState:
     history: list[dict] = field(default_factory=list)
 
 
-def split_validation(images, labels, count: int, seed: int):
-    """Hold out ``count`` images chosen by ``seed``; returns (train_x, train_y, val_x, val_y)."""
+def split_validation(images, labels, count: int, seed: int, stratify: bool = False):
+    """Hold out ``count`` images chosen by ``seed``; returns (train_x, train_y, val_x, val_y).
+
+    ``stratify`` takes the same share of every class (rounded, at least one picture of each
+    class stays for training), which a folder of a few dozen pictures needs.
+    """
     if count >= len(images):
         raise ValueError(f"val split {count} leaves no training images (of {len(images)})")
-    order = np.random.default_rng([seed, 1]).permutation(len(images))
-    val, train = np.sort(order[:count]), np.sort(order[count:])
+    rng = np.random.default_rng([seed, 1])
+    if stratify and count:
+        share, held = count / len(images), []
+        for label in np.unique(labels):
+            members = rng.permutation(np.flatnonzero(labels == label))
+            take = min(len(members) - 1, int(round(share * len(members))))
+            held.append(members[:take])
+        val = np.sort(np.concatenate(held))
+        train = np.setdiff1d(np.arange(len(images)), val)
+    else:
+        order = rng.permutation(len(images))
+        val, train = np.sort(order[:count]), np.sort(order[count:])
     return images[train], labels[train], images[val], labels[val]
 
 
 class Trainer:
-    """Trains a model on uint8 digits (N, 28, 28) with integer labels (N,)."""
+    """Trains a model on uint8 pictures (N, H, W) or (N, H, W, C) with integer labels (N,).
+
+    ``model`` defaults to the digit_classifier; layers named in ``config.freeze`` keep their
+    weights (the optimiser never sees them).
+    """
 
     def __init__(self, config: TrainConfig, images: np.ndarray, labels: np.ndarray,
                  model: Sequential | None = None):
@@ -149,16 +176,37 @@ class Trainer:
             images, labels = images[:config.limit], labels[:config.limit]
         if config.val_split:
             images, labels, self.val_x, self.val_y = split_validation(
-                images, labels, config.val_split, config.seed)
+                images, labels, config.val_split, config.seed, config.stratify)
         else:
             self.val_x = self.val_y = None
         self.images, self.labels = images, labels
-        self.model = model or digit_classifier(config.dropout, seed=config.seed)
-        self.optimizer = make_optimizer(config.optimizer, self.model.named_params(),
-                                        config.weight_decay)
+        if model is None:
+            from cnnkit.nn.arch import resolve
+
+            model = resolve(config.arch, seed=config.seed, dropout=config.dropout)
+        classes = model.output_shape[-1]
+        if len(labels) and int(labels.max()) >= classes:
+            raise ValueError(f"the labels go up to {int(labels.max())} but the network's last "
+                             f"step has {classes} units: use dense {int(labels.max()) + 1} "
+                             f"softmax")
+        self.model = model
+        names = {layer.name for layer in self.model.layers}
+        unknown = [n for n in config.freeze if n not in names]
+        if unknown:
+            raise ValueError(f"--freeze {unknown[0]}: no such layer; the layers are "
+                             f"{', '.join(layer.name for layer in self.model.layers)}")
+        if not any(layer.params for layer in self.model.layers
+                   if layer.name not in config.freeze):
+            raise ValueError("--freeze leaves no layer with weights to train")
+        self.optimizer = make_optimizer(config.optimizer, self._trained(
+            self.model.named_params()), config.weight_decay)
         self.rng = np.random.default_rng([config.seed, 2])
         self.state = TrainState()
         self.order = np.arange(0)
+
+    def _trained(self, named: list[tuple[str, np.ndarray]]) -> list[tuple[str, np.ndarray]]:
+        frozen = set(self.config.freeze)
+        return [(n, v) for n, v in named if n.split("/", 1)[0] not in frozen]
 
     @property
     def batches(self) -> int:
@@ -200,15 +248,15 @@ class Trainer:
         index = self.order[state.batch * cfg.batch_size:(state.batch + 1) * cfg.batch_size]
         images = self.images[index]
         if cfg.distorts:  # the shift (if any) is part of the warp, in fractions of a pixel
-            images = distort_images(images, *draw_distortions(
+            images = _per_channel(distort_images, images, *draw_distortions(
                 self.rng, len(index), cfg.rotate, cfg.shear, cfg.scale,
                 MAX_SHIFT if cfg.augment else 0.0, cfg.elastic, cfg.thickness))
         elif cfg.augment:
             shifts = self.rng.integers(-MAX_SHIFT, MAX_SHIFT + 1, (len(index), 2))
-            images = shift_images(images, shifts)
+            images = _per_channel(shift_images, images, shifts)
         labels = self.labels[index]
         loss, probs = self.model.loss_and_grads(prepare(images), labels, self.rng)
-        self.optimizer.step(self.model.named_grads(), lr)
+        self.optimizer.step(self._trained(self.model.named_grads()), lr)
         return loss, int((probs.argmax(axis=1) == labels).sum()), len(index)
 
     def _finish_epoch(self, lr: float) -> EpochEvent:
@@ -225,9 +273,21 @@ class Trainer:
         return record
 
 
+def _per_channel(transform, images: np.ndarray, *params) -> np.ndarray:
+    """Apply a per-picture ``transform`` of (N, H, W) to (N, H, W, C) pictures: every channel
+    of a picture gets the same random draw."""
+    if images.ndim == 3:
+        return transform(images, *params)
+    n, height, width, channels = images.shape
+    planes = np.ascontiguousarray(np.moveaxis(images, 3, 1)).reshape(n * channels, height, width)
+    params = [np.repeat(p, channels, axis=0) for p in params]
+    out = transform(planes, *params).reshape(n, channels, height, width)
+    return np.ascontiguousarray(np.moveaxis(out, 1, 3))
+
+
 def evaluate_loss(model: Sequential, images: np.ndarray, labels: np.ndarray,
                   batch_size: int = 2000) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy on uint8 digits, in inference mode."""
+    """Mean cross-entropy and accuracy on uint8 pictures, in inference mode."""
     probs = model.predict_proba(prepare(images), batch_size)
     picked = probs[np.arange(len(labels)), labels.astype(np.int64)]
     loss = float(-np.log(np.maximum(picked, 1e-12), dtype=np.float64).mean())

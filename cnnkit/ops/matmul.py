@@ -38,3 +38,19 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     for future in futures:
         future.result()
     return out
+
+
+def matmul_tn(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a.T @ b`` for float32 (M, K) and (M, N) with M large (a weight gradient summed over
+    every output pixel): M is split over the threads and the partial products added in order,
+    so the result does not depend on timing."""
+    blocks = min(numba.get_num_threads(), a.shape[0] // (MIN_ROWS * 16))
+    if blocks < 2 or a.shape[0] * a.shape[1] * b.shape[1] < MIN_WORK:
+        return a.T @ b
+    edges = np.linspace(0, a.shape[0], blocks + 1).astype(int)
+    futures = [_pool(blocks - 1).submit(lambda lo, hi: a[lo:hi].T @ b[lo:hi], lo, hi)
+               for lo, hi in zip(edges[1:-1], edges[2:])]
+    out = a[:edges[1]].T @ b[:edges[1]]
+    for future in futures:
+        out += future.result()
+    return out

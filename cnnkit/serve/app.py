@@ -139,7 +139,7 @@ def create_app(model: Path, *, trusted_hosts: list[str] | None = None,
 
     @api
     async def info(request: Request):
-        from cnnkit import colormaps
+        from cnnkit.viz import colormaps
 
         def hexes(table):
             return ["#%02x%02x%02x" % tuple(int(v) for v in row) for row in table]
@@ -233,7 +233,7 @@ def warm_up(app: Starlette) -> None:
     loads (or compiles) the kernels."""
     import numpy as np
 
-    from cnnkit.imaging import Picture
+    from cnnkit.imaging.io import Picture
 
     canvas = np.full((64, 64), 255, np.float32)
     canvas[16:48, 30:34] = 0

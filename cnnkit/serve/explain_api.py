@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnkit import explain
+from cnnkit.viz import explain
 from cnnkit.errors import CnnkitError
 
 KINDS = ("conv", "relu", "pool")

@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image
 
 from cnnkit.errors import CnnkitError
-from cnnkit.imaging import Picture
+from cnnkit.imaging.io import Picture
 from cnnkit.serve.uploads import UploadError
 
 WORK_PIXELS = 1 << 20  # 1 MP: larger pictures are shrunk for live editing (and told so)
@@ -62,7 +62,7 @@ def _samples() -> dict[str, Held]:
     """The pictures the page offers: the package's test card and two drawn here."""
     from importlib.resources import files
 
-    from cnnkit import imaging
+    from cnnkit.imaging import io as imaging
 
     card = imaging.read_image(files("cnnkit") / "assets" / "testcard.png")
     held = {"testcard": Held("test card (512x512)", card, (512, 512))}
@@ -119,7 +119,7 @@ def describe_held(name: str, held: Held) -> dict:
 def learned_filters(model) -> dict[str, object]:
     """The kernels of the model's one-channel Conv2D layers as filters, by page name
     (``model:conv2d/7``): applied by correlation, as the layer applies them."""
-    from cnnkit.kernels import Filter
+    from cnnkit.imaging.kernels import Filter
 
     found = {}
     for layer in model.layers:
@@ -134,7 +134,7 @@ def learned_filters(model) -> dict[str, object]:
 
 def named_kernel(name: str, learned: dict | None = None) -> dict:
     """A kernel's matrices (two for a gradient pair), its description and its usual op."""
-    from cnnkit import kernels
+    from cnnkit.imaging import kernels
 
     flt = (learned or {}).get(name)
     if flt is not None:
@@ -148,7 +148,7 @@ def named_kernel(name: str, learned: dict | None = None) -> dict:
 
 
 def bank() -> list[dict]:
-    from cnnkit import kernels
+    from cnnkit.imaging import kernels
 
     return [{"name": spec.name, "summary": spec.summary} for spec in kernels.BANK]
 
@@ -159,7 +159,7 @@ def parse_kernel(spec: dict, learned: dict | None = None):
 
     Returns a kernels.Filter. Raises CnnkitError with what was wrong.
     """
-    from cnnkit import kernels
+    from cnnkit.imaging import kernels
 
     if not isinstance(spec, dict):
         raise CnnkitError("the kernel must be given as a name or a matrix")
@@ -200,8 +200,9 @@ def run_filter(held: Held, request: dict, learned: dict | None = None) -> dict:
     request: kernel (see :func:`parse_kernel`), op conv|corr, border, relu (bool),
     pool (bool: 2x2 max pooling after the filter), range (auto or an imaging range).
     """
-    from cnnkit import imaging, kernels
-    from cnnkit.filtering import FilterOptions, apply_filter, display_range
+    from cnnkit.imaging import io as imaging
+    from cnnkit.imaging import kernels
+    from cnnkit.imaging.filtering import FilterOptions, apply_filter, display_range
     from cnnkit.ops.filter2d import BORDERS, OPS
     from cnnkit.ops.pool import max_pool
 

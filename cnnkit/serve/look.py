@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from cnnkit.errors import CnnkitError
-from cnnkit.imaging import Picture
+from cnnkit.imaging.io import Picture
 
-MAP_KINDS = ("Conv2D", "MaxPool2D")
+MAP_KINDS = ("Conv2D", "MaxPool2D", "AveragePooling2D")
 INPUT_SHAPE = (28, 28, 1)
 
 
@@ -121,7 +121,7 @@ class DigitLab:
         top = float(np.abs(values).max())
         lo, hi = (-top, top) if signed else (0.0, top)
         planes = to_bytes(values, lo, hi).transpose(2, 0, 1)  # channel by channel
-        label = "conv" if layer.kind == "Conv2D" else "max pool"
+        label = {"Conv2D": "conv", "MaxPool2D": "max pool"}.get(layer.kind, "avg pool")
         activation = getattr(layer, "activation", None)
         return {"name": layer.name, "kind": layer.kind, "label": label,
                 "activation": activation, "shape": [height, width, channels],

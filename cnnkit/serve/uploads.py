@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from cnnkit.errors import CnnkitError
-from cnnkit.imaging import Picture
+from cnnkit.imaging.io import Picture
 
 MAX_BYTES = 20 * 1024 * 1024  # a phone photo is 3-8 MB
 MAX_PIXELS = 40_000_000  # 40 MP: above any phone camera; a bomb is refused before decoding

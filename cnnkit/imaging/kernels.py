@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from cnnkit.errors import KernelError
-from cnnkit.kernel_text import (  # noqa: F401  (parse_matrix, load_matrix: re-exported)
+from cnnkit.imaging.kernel_text import (  # noqa: F401  (parse_matrix, load_matrix: re-exported)
     MAX_SIZE,
     finite32,
     load_matrix,

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from cnnkit import picture_checks as checks
+from cnnkit.imaging import picture_checks as checks
 from cnnkit.errors import ImageError
 from cnnkit.files import atomic_path
 from cnnkit.limits import pixels_text
@@ -79,7 +79,7 @@ def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS, grey: bool = Fa
             if grey and img.format == "JPEG":
                 img.draft("L", img.size)  # same size, luminance only
             if getattr(img, "format", None) == "PNG":  # before Pillow decodes it to 8 bits
-                from cnnkit.png_reading import read_png
+                from cnnkit.imaging.png_reading import read_png
 
                 own = read_png(path, grey, native)
                 if own is not None:
@@ -271,7 +271,7 @@ def write_pixels(path: Path, pixels: np.ndarray, alpha: np.ndarray | None = None
     fmt : a Pillow format name ("PNG", "JPEG", ...); default from the suffix
     threads : PNG deflate threads (default: one per core)
     """
-    from cnnkit.encode import png_bytes
+    from cnnkit.imaging.encode import png_bytes
 
     if pixels.dtype not in (np.uint8, np.uint16) or not (
             pixels.ndim == 2 or (pixels.ndim == 3 and pixels.shape[2] == 3)):

@@ -3,7 +3,7 @@ the worst mistakes, and one kernel beside its effect.
 
 Every function returns a :class:`Figure`: the picture and the box of each part of it, so
 callers (and tests) can find a tile without re-deriving the layout. Magnitudes use the
-sequential colour map and signed values the diverging one (:mod:`cnnkit.colormaps`); one
+sequential colour map and signed values the diverging one (:mod:`cnnkit.viz.colormaps`); one
 scale is shared by all tiles of a grid, so tiles can be compared with each other.
 """
 
@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image, ImageDraw
 
-from cnnkit import colormaps, viz
+from cnnkit.viz import colormaps
+from cnnkit.viz import draw as viz
 
 Box = tuple[int, int, int, int]  # left, top, right, bottom
 TILE = 104  # px: a 26x26 map enlarged 4x, a 13x13 one 8x
@@ -144,7 +145,8 @@ def annotated_matrix(matrix: np.ndarray, lo: float, hi: float, cell: int = 48,
     return image
 
 
-def filter_bank(kernels: np.ndarray, bias: np.ndarray, name: str = "conv") -> Figure:
+def filter_bank(kernels: np.ndarray, bias: np.ndarray, name: str = "conv",
+                shown: str = "") -> Figure:
     """Learned kernels (kh, kw, F) with biases (F,): tile f is kernel f, labelled ``conv/f``
     with its bias, values written in the cells. Boxes: ``"filters"``."""
     lo, hi = colormaps.signed_limits(kernels)
@@ -152,15 +154,19 @@ def filter_bank(kernels: np.ndarray, bias: np.ndarray, name: str = "conv") -> Fi
     tiles = [np.asarray(annotated_matrix(kernels[..., f], lo, hi)) for f in range(count)]
     labels = [f"{name}/{f}\nbias {bias[f]:+.3f}" for f in range(count)]
     body, boxes = viz.grid_with_boxes(tiles, labels, columns=8, gap=10)
+    reads = "input pixels scaled to 0..1" if name == "conv" else "reading feature maps"
+    what = f"; {shown}" if shown else ""
     title = viz.title_bar(f"the {count} learned {kernels.shape[0]}x{kernels.shape[1]} kernels "
-                          "(correlation, input pixels scaled to 0..1)", body.width, "RGB")
+                          f"of {name} (correlation, {reads}{what})", body.width, "RGB")
     bar = colour_bar(colormaps.DIVERGING, lo, hi, "kernel weight")
     image, tops = viz.stack_vertically([title, body, bar])
     return Figure(image, {"filters": _shift(boxes, 0, tops[1])})
 
 
-def confusion_heatmap(confusion: np.ndarray, cell: int = 48) -> Figure:
-    """The 10x10 confusion counts (rows true, columns predicted) as a heat map.
+def confusion_heatmap(confusion: np.ndarray, cell: int = 48,
+                      names: list[str] | None = None) -> Figure:
+    """The confusion counts (rows true, columns predicted) as a heat map; ``names`` label the
+    classes (default their indices; a long name is cut to fit its cell).
 
     Colour is each cell's share of its row (the recall on the diagonal) on the sequential
     map; the count is written in the cell. Boxes: ``"cells"``, row-major.
@@ -184,10 +190,12 @@ def confusion_heatmap(confusion: np.ndarray, cell: int = 48) -> Figure:
                       fill=colormaps.text_colour(colour), font=small, anchor="mm")
             boxes.append((x0, y0, x0 + cell, y0 + cell))
     ink = (20, 20, 20)
+    shown = [str(n) if len(str(n)) <= 4 else str(n)[:3] + "\u2026"
+             for n in (names or range(classes))]
     for k in range(classes):
-        draw.text((margin + k * cell + cell / 2, margin - 4), str(k), fill=ink, font=label,
+        draw.text((margin + k * cell + cell / 2, margin - 4), shown[k], fill=ink, font=label,
                   anchor="md")
-        draw.text((margin - 6, margin + k * cell + cell / 2), str(k), fill=ink, font=label,
+        draw.text((margin - 6, margin + k * cell + cell / 2), shown[k], fill=ink, font=label,
                   anchor="rm")
     draw.text((margin + size / 2, 2), "predicted", fill=ink, font=label, anchor="ma")
     draw.text((2, margin + size / 2), "true", fill=ink, font=label, anchor="lm")

@@ -15,14 +15,15 @@ ReLU and pooling keep the count. Values stay raw float32 between steps, as in a 
 from __future__ import annotations
 
 import difflib
-import re
 from dataclasses import dataclass
 
 import numpy as np
 
-from cnnkit import kernels
+from cnnkit.imaging import kernels
 from cnnkit.errors import CnnkitError
-from cnnkit.filtering import FilterOptions, apply_filter
+from cnnkit.imaging.filtering import FilterOptions, apply_filter
+from cnnkit.steps import parse_pair, syntax_message
+from cnnkit.steps import tokens as step_tokens
 
 POOLS = ("maxpool", "avgpool")
 WORDS = ("relu",) + POOLS
@@ -50,33 +51,15 @@ class Stage:
     names: list[str]
 
 
-_TOKEN = re.compile(r"\s*(?:(?P<sep>[|,])|(?P<word>[^\s|,]+))")
-
-
-def _tokens(text: str):
-    position = 0
-    while position < len(text):
-        match = _TOKEN.match(text, position)
-        if match is None or match.end() == position:  # only trailing spaces are left
-            return
-        kind = "sep" if match.group("sep") else "word"
-        yield kind, match.group(kind), match.start(kind) + 1
-        position = match.end()
-
-
 def _error(position: int, found: str, expected: str, hint: str = "") -> StackSyntaxError:
-    shown = found if len(found) <= 40 else found[:37] + "..."
-    what = f"'{shown}'" if found else "the end"
-    return StackSyntaxError(f"stack syntax, at character {position}: expected {expected}, "
-                            f"found {what}{hint}")
+    return StackSyntaxError(syntax_message("stack", position, found, expected, hint))
 
 
 def _pair(token: str, position: int, what: str) -> tuple[int, int]:
-    match = re.fullmatch(r"(\d+)(?:x(\d+))?", token)
-    if not match or int(match.group(1)) < 1 or (match.group(2) and int(match.group(2)) < 1):
+    pair = parse_pair(token)
+    if pair is None:
         raise _error(position, token, f"a pool {what} such as 2 or 2x3")
-    first = int(match.group(1))
-    return first, int(match.group(2) or first)
+    return pair
 
 
 def _kernel(words: list[tuple[str, int]]):
@@ -108,7 +91,7 @@ def parse(text: str) -> list[Step]:
     steps: list[Step] = []
     current: list[list[tuple[str, int]]] = [[]]  # kernels of the step being read
     start = 1
-    tokens = list(_tokens(text)) + [("end", "", len(text) + 1)]
+    tokens = list(step_tokens(text)) + [("end", "", len(text) + 1)]
     for kind, value, position in tokens:
         if kind == "word":
             current[-1].append((value, position))

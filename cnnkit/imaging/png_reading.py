@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from cnnkit import imaging
-from cnnkit import picture_checks as checks
 from cnnkit.errors import ImageError
-from cnnkit.imaging import Picture
+from cnnkit.imaging import io
+from cnnkit.imaging import picture_checks as checks
+from cnnkit.imaging.io import Picture
 
 # (depth, colour type) of the non-interlaced PNGs decoded here from the one inflate that
 # checks the data against the header; the rest (palette, 1-4 bits, 16-bit grey+alpha,
@@ -93,7 +93,7 @@ def read_png(path: Path, grey: bool = False, native: bool = False) -> Picture | 
     pixels = rows.reshape(height, width, channels)
     if grey and colour in (2, 6):  # Pillow's own RGB -> L rounding
         mode = "RGB" if colour == 2 else "RGBA"
-        return imaging._to_picture(Image.fromarray(pixels, mode), True, native)
+        return io._to_picture(Image.fromarray(pixels, mode), True, native)
     if not native:
         pixels = pixels.astype(np.float32)
     alpha = None

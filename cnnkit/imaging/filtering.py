@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cnnkit.errors import KernelError
-from cnnkit.kernels import Filter
+from cnnkit.imaging.kernels import Filter
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ def apply_filter(image: np.ndarray, flt: Filter, options: FilterOptions = Filter
 def display_range(flt: Filter, relu: bool = False) -> str:
     """The ``--range auto`` choice: ``edges`` for a zero-sum kernel's signed output (so both
     signs show), ``clip`` for everything that stays in the pixel range."""
-    from cnnkit.kernels import describe
+    from cnnkit.imaging.kernels import describe
 
     signed = not relu and not flt.magnitude and describe(flt.kernel)["zero_sum"]
     return "edges" if signed else "clip"
