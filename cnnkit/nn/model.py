@@ -9,6 +9,7 @@ import numpy as np
 from cnnkit.nn.layers import (LAYERS, BatchNormalization, Conv2D, Dense, Dropout, Flatten, Layer,
                               MaxPool2D, ReLU)
 from cnnkit.ops import conv2d
+from cnnkit.ops.heap import keep_batch_buffers
 from cnnkit.ops.loss import softmax_cross_entropy
 
 INPUT_SHAPE = (28, 28, 1)
@@ -160,6 +161,7 @@ class Sequential:
 
         Returns (mean loss, probabilities (N, classes)).
         """
+        keep_batch_buffers()  # the same buffers every batch: keep their pages (ops/heap.py)
         logits = self._run(x, training, rng, logits=True)
         loss, probs, grad = softmax_cross_entropy(logits, labels)
         for step in reversed(self._steps):
