@@ -178,6 +178,22 @@ def test_adam_matches_the_formula():
     np.testing.assert_allclose(p, [0.8, -1.8], rtol=1e-5)
 
 
+def test_small_and_large_parameters_get_the_same_adam_update(rng):
+    # tensors below SERIAL_BELOW run a one-thread copy of the kernel: it must agree to the
+    # last bit or so (fastmath may contract a multiply-add differently in the two loops)
+    size = update.SERIAL_BELOW + 7
+    p = rng.standard_normal(size).astype(np.float32)
+    g = rng.standard_normal(size).astype(np.float32)
+    states = [(p.copy(), np.zeros_like(p), np.zeros_like(p)) for _ in range(2)]
+    for step in (1, 2, 3):
+        update.adam_step(*states[0][:1], g, *states[0][1:], lr=0.01, step=step)
+        for lo in range(0, size, 1000):  # the same values in small pieces: the serial kernel
+            piece = [a[lo:lo + 1000] for a in states[1]]
+            update.adam_step(piece[0], g[lo:lo + 1000], piece[1], piece[2], lr=0.01, step=step)
+    for big, small in zip(*states):
+        np.testing.assert_allclose(big, small, rtol=3e-7, atol=1e-12)
+
+
 def test_sgd_momentum_matches_the_formula():
     p = np.array([1.0], np.float32)
     velocity = np.zeros_like(p)
