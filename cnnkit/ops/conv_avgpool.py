@@ -25,15 +25,16 @@ from cnnkit.ops import conv_gemm
 
 @njit_parallel
 def _forward(xflat, width, w, b, size, y, pooled):
-    """y = relu(conv(x) + b) as :func:`conv_gemm._direct1_forward`; pooled = its p x p means."""
-    n_images, out_h, out_w, nf = y.shape
+    """y = relu(conv(x) + b) as :func:`conv_gemm._direct1_forward`, kept in its flat layout
+    (N, F, span): output (i, j) at i*Wp + j (the backward reads it there, as a mask);
+    pooled = its p x p means (N, Hp, Wp, F)."""
+    n_images, nf, span = y.shape
     pool_h, pool_w = pooled.shape[1], pooled.shape[2]
     kh, kw = w.shape[0], w.shape[1]
-    span = out_h * width - kw + 1
     zero = np.float32(0.0)
     scale = np.float32(1.0) / np.float32(size * size)
     for n in prange(n_images):
-        acc = np.empty((nf, span), np.float32)
+        acc = y[n]
         src = xflat[n]
         for f in range(nf):
             line = acc[f]
@@ -46,11 +47,6 @@ def _forward(xflat, width, w, b, size, y, pooled):
                         line[p] += tap * seg[p]
             for p in range(span):
                 line[p] = max(line[p], zero)
-        dst = y[n]
-        for i in range(out_h):
-            for j in range(out_w):
-                for f in range(nf):
-                    dst[i, j, f] = acc[f, i * width + j]
         pool = pooled[n]
         for i in range(pool_h):
             for j in range(pool_w):
@@ -68,10 +64,9 @@ def _forward(xflat, width, w, b, size, y, pooled):
 def _backward(xflat, width, y, grad, size, dw_chunks, db_chunks):
     """dw, db by fixed chunks of images from the pooled gradient ``grad`` (N, Hp, Wp, F):
     each conv output cell's gradient is its window's share, zero where the ReLU was off."""
-    n_images, out_h, out_w, nf = y.shape
+    n_images, nf, span = y.shape
     pool_h, pool_w = grad.shape[1], grad.shape[2]
     chunks, kh, kw = dw_chunks.shape[0], dw_chunks.shape[1], dw_chunks.shape[2]
-    span = out_h * width - kw + 1
     zero = np.float32(0.0)
     scale = np.float32(1.0) / np.float32(size * size)
     for k in prange(chunks):
@@ -84,10 +79,10 @@ def _backward(xflat, width, y, grad, size, dw_chunks, db_chunks):
             for i in range(pool_h * size):
                 for j in range(pool_w * size):
                     share = g[i // size, j // size]
-                    cell = v[i, j]
+                    p = i * width + j
                     for f in range(nf):
-                        t = share[f] * scale * np.float32(cell[f] > zero)
-                        g_t[f, i * width + j] = t
+                        t = share[f] * scale * np.float32(v[f, p] > zero)
+                        g_t[f, p] = t
                         db[f] += t
             src = xflat[n]
             for a in range(kh):
@@ -115,17 +110,16 @@ def forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, padding: str, size: int
         raise ValueError(f"expected one input channel and an output of at least {size}x{size}, "
                          f"got x {x.shape}, output {out_h}x{out_w}")
     xp = conv_gemm._padded(x, kh, kw, sh, sw, top, left, out_h, out_w)
-    y = np.empty((x.shape[0], out_h, out_w, w.shape[3]), np.float32)
+    y = np.empty((x.shape[0], w.shape[3], out_h * xp.shape[2] - kw + 1), np.float32)
     pooled = np.empty((x.shape[0], out_h // size, out_w // size, w.shape[3]), np.float32)
     _forward(conv_gemm._flat(xp), xp.shape[2], np.ascontiguousarray(w[:, :, 0, :]), b, size,
              y, pooled)
-    return pooled, (xp, y)
+    return pooled, (xp, y, pooled.shape)
 
 
 def backward(saved, w_shape, grad: np.ndarray, size: int):
     """(grad_w (kh, kw, 1, F), grad_b (F,)) from the pooled output's gradient."""
-    xp, y = saved
-    expected = (y.shape[0], y.shape[1] // size, y.shape[2] // size, y.shape[3])
+    xp, y, expected = saved
     if tuple(grad.shape) != expected:
         raise ValueError(f"grad has shape {grad.shape}, expected {expected}")
     chunks = max(1, min(conv_gemm.GRAD_CHUNKS, y.shape[0]))
