@@ -3,7 +3,7 @@ fused (lenet5's first block: conv 6 5 same relu | avgpool 2).
 
 Shapes, channels-last: input ``x`` (N, H, W, 1), weights ``w`` (kh, kw, 1, F), bias (F,),
 stride 1, ``valid`` or ``same`` padding as :mod:`cnnkit.ops.conv_gemm`; the conv output
-``y`` (N, Ho, Wo, F) is pooled by ``p`` x ``p`` windows at stride ``p`` to
+``y`` (N, Ho, Wo, F; kept in the direct kernels' flat layout) is pooled by ``p`` x ``p`` windows at stride ``p`` to
 (N, Ho // p, Wo // p, F) (rows and columns past the last window are dropped, as valid
 pooling). The backward gives the parameter gradients only (a first layer needs no input
 gradient).
@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnkit.ops._jit import njit_parallel, prange
 from cnnkit.ops import conv_gemm
+from cnnkit.ops._jit import njit_parallel, prange
 
 
 @njit_parallel
