@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cnnkit.ops import activations, augment, conv2d, pool, update
+from cnnkit.ops import activations, augment, conv2d, conv_avgpool, pool, update
 from cnnkit.ops.loss import softmax, softmax_cross_entropy
 from tests.gradcheck import numeric_grad
 
@@ -60,6 +60,29 @@ def test_fused_block_equals_conv_relu_pool(rng, x_shape, w_shape):
     grad_conv = pool.max_pool_backward(g, ref_argmax, conv.shape)
     grad_conv = activations.relu_backward(conv, grad_conv)
     _, rw, rb = conv2d.conv2d_backward(x, w, grad_conv, input_grad=False)
+    np.testing.assert_allclose(gw, rw, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(gb, rb, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("x_shape, w_shape, padding, size", [
+    ((4, 28, 28, 1), (5, 5, 1, 6), "same", 2),  # lenet5's first block
+    ((3, 13, 11, 1), (3, 2, 1, 3), "valid", 2),  # odd outputs: the last row/column dropped
+    ((2, 12, 12, 1), (3, 3, 1, 2), "same", 3),
+])
+def test_fused_conv_avgpool_equals_conv_relu_avgpool(rng, x_shape, w_shape, padding, size):
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    w = (rng.standard_normal(w_shape) * 0.4).astype(np.float32)
+    b = (rng.standard_normal(w_shape[3]) * 0.1).astype(np.float32)
+    pooled, saved = conv_avgpool.forward(x, w, b, padding, size)
+    pad = [(0, 0), ((w_shape[0] - 1) // 2, w_shape[0] // 2),
+           ((w_shape[1] - 1) // 2, w_shape[1] // 2), (0, 0)] if padding == "same" else None
+    xp = np.pad(x, pad) if pad else x
+    conv = activations.relu(naive_conv(xp, w, b).astype(np.float32))
+    np.testing.assert_allclose(pooled, pool.avg_pool(conv, size), rtol=1e-5, atol=1e-5)
+    g = rng.standard_normal(pooled.shape).astype(np.float32)
+    gw, gb = conv_avgpool.backward(saved, w.shape, g, size)
+    grad_conv = activations.relu_backward(conv, pool.avg_pool_backward(g, conv.shape, size))
+    _, rw, rb = conv2d.conv2d_backward(xp, w, grad_conv, input_grad=False)
     np.testing.assert_allclose(gw, rw, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(gb, rb, rtol=1e-4, atol=1e-4)
 
@@ -153,6 +176,22 @@ def test_adam_matches_the_formula():
     np.testing.assert_allclose(p, [0.9, -1.9], rtol=1e-5)
     update.adam_step(p, g, m, v, lr=0.1, step=2)
     np.testing.assert_allclose(p, [0.8, -1.8], rtol=1e-5)
+
+
+def test_small_and_large_parameters_get_the_same_adam_update(rng):
+    # tensors below SERIAL_BELOW run a one-thread copy of the kernel: it must agree to the
+    # last bit or so (fastmath may contract a multiply-add differently in the two loops)
+    size = update.SERIAL_BELOW + 7
+    p = rng.standard_normal(size).astype(np.float32)
+    g = rng.standard_normal(size).astype(np.float32)
+    states = [(p.copy(), np.zeros_like(p), np.zeros_like(p)) for _ in range(2)]
+    for step in (1, 2, 3):
+        update.adam_step(*states[0][:1], g, *states[0][1:], lr=0.01, step=step)
+        for lo in range(0, size, 1000):  # the same values in small pieces: the serial kernel
+            piece = [a[lo:lo + 1000] for a in states[1]]
+            update.adam_step(piece[0], g[lo:lo + 1000], piece[1], piece[2], lr=0.01, step=step)
+    for big, small in zip(*states):
+        np.testing.assert_allclose(big, small, rtol=3e-7, atol=1e-12)
 
 
 def test_sgd_momentum_matches_the_formula():

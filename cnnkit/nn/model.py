@@ -6,9 +6,10 @@ import re
 
 import numpy as np
 
-from cnnkit.nn.layers import (LAYERS, BatchNormalization, Conv2D, Dense, Dropout, Flatten, Layer,
-                              MaxPool2D, ReLU)
-from cnnkit.ops import conv2d
+from cnnkit.nn.layers import (LAYERS, AveragePooling2D, BatchNormalization, Conv2D, Dense, Dropout,
+                              Flatten, Layer, MaxPool2D, ReLU)
+from cnnkit.ops import conv2d, conv_avgpool
+from cnnkit.ops.heap import keep_batch_buffers
 from cnnkit.ops.loss import softmax_cross_entropy
 
 INPUT_SHAPE = (28, 28, 1)
@@ -34,6 +35,33 @@ class _FusedConvPool:
     def backward(self, grad):
         self.conv.grads["kernel"], self.conv.grads["bias"] = conv2d.conv_relu_maxpool_backward(
             self._x, self.conv.params["kernel"].shape, self._argmax, grad)
+        return None
+
+
+class _FusedConvAvgPool:
+    """A first Conv2D(relu) on one channel + the AveragePooling2D tiling its output, as one
+    step each way: ``ops.conv_avgpool`` (lenet5's first block). Parameter gradients only."""
+
+    def __init__(self, conv: Conv2D, pool: AveragePooling2D):
+        self.conv, self.size = conv, pool.pool_size[0]
+
+    @staticmethod
+    def fits(first: Layer, second: Layer) -> bool:
+        return (isinstance(first, Conv2D) and first.activation == "relu"
+                and isinstance(second, AveragePooling2D) and first.input_shape[2] == 1
+                and conv_avgpool.fits(1, first.strides, second.pool_size, second.strides,
+                                      second.padding))
+
+    def forward(self, x, training=False, rng=None):
+        y, self._saved = conv_avgpool.forward(x, self.conv.params["kernel"],
+                                              self.conv.params["bias"], self.conv.padding,
+                                              self.size)
+        return y
+
+    def backward(self, grad):
+        self.conv.grads["kernel"], self.conv.grads["bias"] = conv_avgpool.backward(
+            self._saved, self.conv.params["kernel"].shape, grad, self.size)
+        self._saved = None
         return None
 
 
@@ -90,6 +118,10 @@ class Sequential:
             layer = self.layers[i]
             if fuse and i == 0 and i + 1 < len(self.layers) and _fusable(layer, self.layers[i + 1]):
                 steps.append(_FusedConvPool(layer))
+                i += 2
+            elif (fuse and i == 0 and i + 1 < len(self.layers)
+                  and _FusedConvAvgPool.fits(layer, self.layers[i + 1])):
+                steps.append(_FusedConvAvgPool(layer, self.layers[i + 1]))
                 i += 2
             elif (fuse and isinstance(layer, BatchNormalization) and i + 1 < len(self.layers)
                   and isinstance(self.layers[i + 1], ReLU)):
@@ -160,6 +192,7 @@ class Sequential:
 
         Returns (mean loss, probabilities (N, classes)).
         """
+        keep_batch_buffers()  # the same buffers every batch: keep their pages (ops/heap.py)
         logits = self._run(x, training, rng, logits=True)
         loss, probs, grad = softmax_cross_entropy(logits, labels)
         for step in reversed(self._steps):
