@@ -22,6 +22,16 @@ class FilterOptions:
     relu: bool = False
 
 
+def _with_kernel_errors(make, image, kernel, options: FilterOptions):
+    """``make(image, kernel, op=, border=, cval=, stride=)`` (filter2d or FilterRows), their
+    ValueError for a kernel that does not fit the picture or the options as a KernelError."""
+    try:
+        return make(image, kernel, op=options.op, border=options.border, cval=options.cval,
+                    stride=options.stride)
+    except ValueError as exc:
+        raise KernelError(str(exc)) from None
+
+
 def apply_filter(image: np.ndarray, flt: Filter, options: FilterOptions = FilterOptions()):
     """Filter every channel of ``image``; a gradient pair gives ``sqrt(gx**2 + gy**2)``.
 
@@ -33,11 +43,7 @@ def apply_filter(image: np.ndarray, flt: Filter, options: FilterOptions = Filter
     from cnnkit.ops.filter2d import filter2d
 
     def run(kernel):
-        try:
-            return filter2d(image, kernel, op=options.op, border=options.border,
-                            cval=options.cval, stride=options.stride)
-        except ValueError as exc:
-            raise KernelError(str(exc)) from None
+        return _with_kernel_errors(filter2d, image, kernel, options)
 
     if flt.magnitude:
         gx, gy = (run(k) for k in flt.kernels)
@@ -95,14 +101,7 @@ def filter_to_pixels(image: np.ndarray, flt: Filter, options: FilterOptions, mod
     from cnnkit.ops.filter2d import FilterRows
     from cnnkit.ops.quantize import RangeStats, finish, to_pixels
 
-    def rows_of(kernel):
-        try:
-            return FilterRows(image, kernel, op=options.op, border=options.border,
-                              cval=options.cval, stride=options.stride)
-        except ValueError as exc:
-            raise KernelError(str(exc)) from None
-
-    makers = [rows_of(k) for k in (flt.kernels if flt.magnitude else (flt.kernel,))]
+    makers = [_with_kernel_errors(FilterRows, image, k, options) for k in (flt.kernels if flt.magnitude else (flt.kernel,))]
     first = makers[0]
     blocks = first.blocks(budget)
     height = max(b - a for a, b in blocks)

@@ -389,6 +389,24 @@ def _check(image: np.ndarray, kernel: np.ndarray, op: str, border: str, stride: 
 WINDOW_ROWS = 10
 
 
+@njit
+def _pair_3x3(src, window, base, filled, top, kernel, channels, mode, cval, pad_left, acc):
+    """Output rows ``top + 1`` and ``top + 2`` of a 3x3 filter of the integer image ``src``
+    into ``acc[0]``, ``acc[1]``, from ``window``: ``WINDOW_ROWS`` source rows widened to
+    float32 from row ``base`` on (``filled`` of them). The window moves on only when the pair
+    needs rows past it, so each source row is widened once, not twice. Returns the window's
+    new ``(base, filled)``."""
+    height, row_size = src.shape
+    if top + 4 > base + filled:
+        base, filled = top, min(WINDOW_ROWS, height - top)
+        for r in range(filled):
+            srow, wrow = src[top + r], window[r]
+            for t in range(row_size):
+                wrow[t] = np.float32(srow[t])
+    _rows_3x3(window, kernel, channels, mode, cval, top - base, pad_left, acc[0], acc[1])
+    return base, filled
+
+
 @njit_parallel
 def _pixels_3x3(src, kernel, channels, mode, cval, pad_left, bias, relu, mapping, shift, scale,
                 maxval, out_scale, out_max, dst, lows, highs, outside):
@@ -414,14 +432,8 @@ def _pixels_3x3(src, kernel, channels, mode, cval, pad_left, bias, relu, mapping
             top = i - 1
             if top < 0 or top + 3 >= height or i + 1 >= height:
                 continue
-            if top + 4 > base + filled:  # widen the next rows: each row once, not twice
-                base, filled = top, min(WINDOW_ROWS, height - top)
-                for r in range(filled):
-                    srow, wrow = src[top + r], window[r]
-                    for t in range(row_size):
-                        wrow[t] = np.float32(srow[t])
-            _rows_3x3(window, kernel, channels, mode, cval, top - base, pad_left, acc[0],
-                      acc[1])
+            base, filled = _pair_3x3(src, window, base, filled, top, kernel, channels, mode,
+                                     cval, pad_left, acc)
             for r in range(2):
                 cut += _pixel_row(acc[r], bias, relu, mapping, shift, scale, maxval,
                                   out_scale, out_max, dst[i + r])
@@ -453,14 +465,8 @@ def _stats_3x3(src, kernel, channels, mode, cval, pad_left, bias, relu, level, w
             top = i - 1
             if top < 0 or top + 3 >= height or i + 1 >= height:
                 continue
-            if top + 4 > base + filled:  # widen the next rows: each row once, not twice
-                base, filled = top, min(WINDOW_ROWS, height - top)
-                for r in range(filled):
-                    srow, wrow = src[top + r], window[r]
-                    for t in range(row_size):
-                        wrow[t] = np.float32(srow[t])
-            _rows_3x3(window, kernel, channels, mode, cval, top - base, pad_left, acc[0],
-                      acc[1])
+            base, filled = _pair_3x3(src, window, base, filled, top, kernel, channels, mode,
+                                     cval, pad_left, acc)
             for r in range(2):
                 values = acc[r]
                 _finish_row(values, bias, relu)

@@ -17,33 +17,36 @@ TINY = np.float32(1e-30)
 SERIAL_BELOW = 1 << 14
 
 
+@njit
+def _adam_at(i, param, grad, m, v, lr, beta1, beta2, eps, correction1, correction2,
+             weight_decay):
+    """One value's Adam step (bias-corrected); moments under TINY are flushed to zero, since
+    float32 denormals made the update five times slower."""
+    g = grad[i] + weight_decay * param[i]
+    mi = beta1 * m[i] + (np.float32(1.0) - beta1) * g
+    vi = beta2 * v[i] + (np.float32(1.0) - beta2) * g * g
+    m[i] = mi if abs(mi) > TINY else np.float32(0.0)
+    v[i] = vi if vi > TINY else np.float32(0.0)
+    m_hat = m[i] / correction1
+    v_hat = v[i] / correction2
+    param[i] -= lr * m_hat / (np.sqrt(v_hat) + eps)
+
+
 @njit_parallel
 def _adam(param, grad, m, v, lr, beta1, beta2, eps, correction1, correction2, weight_decay):
     for i in prange(param.size):
-        g = grad[i] + weight_decay * param[i]
-        mi = beta1 * m[i] + (np.float32(1.0) - beta1) * g
-        vi = beta2 * v[i] + (np.float32(1.0) - beta2) * g * g
-        m[i] = mi if abs(mi) > TINY else np.float32(0.0)
-        v[i] = vi if vi > TINY else np.float32(0.0)
-        m_hat = m[i] / correction1
-        v_hat = v[i] / correction2
-        param[i] -= lr * m_hat / (np.sqrt(v_hat) + eps)
+        _adam_at(i, param, grad, m, v, lr, beta1, beta2, eps, correction1, correction2,
+                 weight_decay)
 
 
 @njit
 def _adam_serial(param, grad, m, v, lr, beta1, beta2, eps, correction1, correction2,
                  weight_decay):
-    """:func:`_adam` on one thread, line for line (a separate function, not a second
-    dispatcher of the same one: Numba's on-disk cache would not tell the two apart)."""
+    """:func:`_adam` on one thread (a separate function, not a second dispatcher of the
+    same one: Numba's on-disk cache would not tell the two apart)."""
     for i in range(param.size):
-        g = grad[i] + weight_decay * param[i]
-        mi = beta1 * m[i] + (np.float32(1.0) - beta1) * g
-        vi = beta2 * v[i] + (np.float32(1.0) - beta2) * g * g
-        m[i] = mi if abs(mi) > TINY else np.float32(0.0)
-        v[i] = vi if vi > TINY else np.float32(0.0)
-        m_hat = m[i] / correction1
-        v_hat = v[i] / correction2
-        param[i] -= lr * m_hat / (np.sqrt(v_hat) + eps)
+        _adam_at(i, param, grad, m, v, lr, beta1, beta2, eps, correction1, correction2,
+                 weight_decay)
 
 
 @njit_parallel
