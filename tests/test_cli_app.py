@@ -52,18 +52,38 @@ def test_help_does_not_import_numba_or_numpy():
 
 
 def test_later_runs_load_kernels_from_the_on_disk_cache(tmp_path):
-    """The first run may compile; the second must only load (NUMBA_DEBUG_CACHE says which)."""
+    """The first run may compile; the second must only load (NUMBA_DEBUG_CACHE says which).
+    A Gaussian's sums are not exact in float32, so even a small picture takes Numba's path."""
     from PIL import Image
 
     Image.new("L", (32, 32), 90).save(tmp_path / "x.png")
     env = {"NUMBA_CACHE_DIR": str(tmp_path / "cache"), "NUMBA_DEBUG_CACHE": "1"}
-    args = ("filter", "-k", "laplacian", str(tmp_path / "x.png"), "--force", "-q")
+    args = ("filter", "-k", "gaussian", str(tmp_path / "x.png"), "--force", "-q")
     first = _run(*args, env=env)
     assert first.returncode == 0, first.stderr
     second = _run(*args, env=env)
     assert second.returncode == 0, second.stderr
     assert "data loaded" in second.stdout + second.stderr
     assert "data saved" not in second.stdout + second.stderr
+
+
+def test_a_small_picture_with_an_exact_kernel_never_starts_numba(tmp_path):
+    """The light path (ops/light.py): read, filter, map and encode in numpy; the pixels are
+    the Numba path's (tests/test_light.py)."""
+    from PIL import Image
+
+    Image.new("RGB", (40, 30), (90, 20, 200)).save(tmp_path / "x.png")
+    code = ("import sys\nfrom cnnkit.cli import main\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            "print('numba' in sys.modules, file=sys.stderr)")
+    for args in (["-k", "laplacian"], ["-k", "sobel"], ["--kernel-values", "1 2 1; 2 4 2; 1 2 1",
+                                                        "--normalize", "--threads", "1"]):
+        result = subprocess.run([sys.executable, "-c", code, "filter", *args,
+                                 str(tmp_path / "x.png"), "-o", str(tmp_path / "y.png"),
+                                 "--force", "-q"], capture_output=True, text=True, cwd=ROOT,
+                                timeout=300)
+        assert result.stderr.strip() == "False", result.stderr
+        assert Image.open(tmp_path / "y.png").size == (40, 30)
 
 
 def test_python_dash_m_and_a_user_error_exit_code():

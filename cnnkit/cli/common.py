@@ -349,9 +349,7 @@ def stream_inputs(inputs: list[Path], output: Path | None, threads: int | None, 
     else:
         files = image_inputs(inputs, None if stdout else output, threads, raw, out_dir)
     if stdin or stdout:
-        from cnnkit.ops._jit import set_threads
-
-        set_threads(threads)
+        hold_threads(threads)
     return files, stdout, fmt
 
 
@@ -364,9 +362,8 @@ def image_inputs(inputs: list[Path], output: Path | None, threads: int | None,
     with user_errors():
         from cnnkit.files import make_dir
         from cnnkit.imaging import io as imaging
-        from cnnkit.ops._jit import set_threads
 
-        set_threads(threads)
+        hold_threads(threads)
         if output is not None:
             imaging.check_output_suffix(output, raw=raw)
         files = expand_inputs(inputs, imaging.IMAGE_SUFFIXES)
@@ -375,6 +372,27 @@ def image_inputs(inputs: list[Path], output: Path | None, threads: int | None,
     if not files:
         raise no_images(inputs)
     return files
+
+
+def hold_threads(threads: int | None) -> None:
+    """Numba's thread count for this command (None: all cores), without starting Numba when
+    it has not started: a small picture may never need it (``ops/light.py``). Numba then
+    starts with that many threads (its own setting, ``NUMBA_NUM_THREADS``)."""
+    import sys
+
+    if "numba" in sys.modules:
+        from cnnkit.ops._jit import set_threads
+
+        set_threads(threads)
+        return
+    if threads is None:
+        return
+    import os
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+        os.cpu_count() or 1)
+    limit = int(os.environ.get("NUMBA_NUM_THREADS") or cores)
+    os.environ["NUMBA_NUM_THREADS"] = str(max(1, min(int(threads), limit)))
 
 
 def no_images(inputs: list[Path]) -> typer.Exit:

@@ -59,10 +59,14 @@ def png_bytes(pixels: np.ndarray, alpha: np.ndarray | None = None, compression: 
     part_rows = max(step, -(-height // (4 * workers)), _PART_BYTES // max(1, stride))
     parts = [(a, min(height, a + part_rows)) for a in range(0, height, part_rows)]
     level, strategies = _LEVELS[compression]
+    from cnnkit.ops import light
 
-    def deflate(index):
+    if light.numpy_pays(height * stride):
+        filter_rows = light.png_filter_rows
+    else:
         from cnnkit.ops.png import filter_rows
 
+    def deflate(index):
         start, stop = parts[index]
         packers = [zlib.compressobj(level, zlib.DEFLATED, -15, 9, s) for s in strategies]
         outputs = [[] for _ in packers]

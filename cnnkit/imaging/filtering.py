@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -98,6 +99,9 @@ def filter_to_pixels(image: np.ndarray, flt: Filter, options: FilterOptions, mod
     Returns (pixels, shape (Ho, Wo) or (Ho, Wo, C), and ``{"min", "max", "clipped"}`` as
     ``map_range`` reports them).
     """
+    light = _light_pixels(image, flt, options, mode, maxval, out_dtype)
+    if light is not None:
+        return light
     from cnnkit.ops.filter2d import FilterRows
     from cnnkit.ops.quantize import RangeStats, finish, to_pixels
 
@@ -130,15 +134,8 @@ def filter_to_pixels(image: np.ndarray, flt: Filter, options: FilterOptions, mod
         if stats.needs_refine():
             for start, stop in blocks:
                 stats.refine(filtered(start, stop))
-    shift, scale = 0.0, 0.0
-    if mode == "offset":
-        shift = (maxval + 1) / 2 if maxval > 1 else maxval / 2
-    elif mode == "stretch":
-        shift, span = stats.min, stats.max - stats.min
-        scale = maxval / span if span > 0 else 0.0
-    elif mode == "edges":
-        top = stats.percentile()
-        scale = maxval / top if top > 0 else 0.0
+    shift, scale = _mapping(mode, stats.min, stats.max,
+                            stats.percentile() if mode == "edges" else 0.0, maxval)
     out_dtype = np.dtype(out_dtype or image.dtype)
     in_place = (overwrite and len(blocks) > 1 and image.flags.writeable
                 and image.flags.c_contiguous and out_dtype == image.dtype
@@ -172,6 +169,45 @@ def filter_to_pixels(image: np.ndarray, flt: Filter, options: FilterOptions, mod
     clipped = 100.0 * int(outside.sum()) / out.size
     return (out.reshape(first.out_shape),
             {"min": stats.min, "max": stats.max, "clipped": clipped})
+
+
+def _mapping(mode: str, low: float, high: float, top: float, maxval: float):
+    """(shift, scale) of a range mapping, from the output's min, max and (edges) the
+    percentile of its magnitude."""
+    shift, scale = 0.0, 0.0
+    if mode == "offset":
+        shift = (maxval + 1) / 2 if maxval > 1 else maxval / 2
+    elif mode == "stretch":
+        shift, span = low, high - low
+        scale = maxval / span if span > 0 else 0.0
+    elif mode == "edges":
+        scale = maxval / top if top > 0 else 0.0
+    return shift, scale
+
+
+def _light_pixels(image, flt, options, mode, maxval, out_dtype):
+    """``filter_to_pixels`` in numpy (``ops/light.py``), the same pixels and figures, when
+    ``light.numpy_pays`` chooses it and the kernel's sums are exact; else None."""
+    from cnnkit.ops import light
+
+    kernels = flt.kernels if flt.magnitude else (flt.kernel,)
+    taps = sum(int(np.count_nonzero(k)) for k in kernels)
+    if image.dtype not in (np.uint8, np.uint16) or not light.numpy_pays(image.size, taps):
+        return None
+    cval = options.cval if options.border == "zero" else 0.0
+    units = [light.exact_units(k, np.iinfo(image.dtype).max, cval) for k in kernels]
+    if any(u is None for u in units):
+        return None
+    sums = [_with_kernel_errors(partial(light.correlate_exact, units=u), image, k, options)
+            for k, u in zip(kernels, units)]
+    values = light.finish(sums[0], sums[1] if len(sums) > 1 else None, options.bias,
+                          options.relu)
+    low, high = float(values.min()), float(values.max())
+    top = light.abs_percentile(values, 100 - EDGES_SATURATED) if mode == "edges" else 0.0
+    shift, scale = _mapping(mode, low, high, top, maxval)
+    pixels, cut = light.to_pixels(values, mode, shift, scale, maxval,
+                                  np.dtype(out_dtype or image.dtype))
+    return pixels, {"min": low, "max": high, "clipped": 100.0 * cut / pixels.size}
 
 
 def _fused_pixels(rows, buffer, mode, shift, scale, maxval, options, stats, out):

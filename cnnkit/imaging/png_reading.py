@@ -48,6 +48,16 @@ def _has_exif(data: bytes) -> bool:
     return False
 
 
+def _pillow_pays(data: bytes, kind: tuple[int, int, int]) -> bool:
+    """Whether Pillow should decode this 8-bit PNG (inflating it a second time) so that a
+    small picture's command need not start Numba for the row filters (``light``)."""
+    from cnnkit.ops import light
+
+    width, height = struct.unpack(">II", data[16:24])
+    channels = {0: 1, 2: 3, 4: 2, 6: 4}[kind[1]]
+    return kind[0] == 8 and light.numpy_pays(width * height * channels)
+
+
 def read_png(path: Path, grey: bool = False, native: bool = False) -> Picture | None:
     """Decode a plain 8- or 16-bit PNG from the inflate that checks it; None to let Pillow
     decode (after the check) the PNGs it reads as cnnkit wants them.
@@ -60,7 +70,7 @@ def read_png(path: Path, grey: bool = False, native: bool = False) -> Picture | 
     data = path.read_bytes()
     kind = _png_kind(data)
     own = (kind is not None and (kind[0], kind[1]) in _OWN_PNG and not kind[2]
-           and not _has_exif(data))
+           and not _has_exif(data) and not _pillow_pays(data, kind))
     wide_colour = kind is not None and kind[0] == 16 and kind[1] in (2, 6)
     found = checks.png_pixel_data(path, data, keep=own)
     del data

@@ -11,12 +11,10 @@ from __future__ import annotations
 import numpy as np
 
 from cnnkit.ops._jit import njit, njit_exact, njit_parallel, prange
+from cnnkit.ops.filter_shape import BORDERS, MAX_KERNEL_SIDE, OPS, fits, output_shape  # noqa: F401
+from cnnkit.ops.filter_shape import check as _check
 
-# Border modes: the public names, in the order of the integer codes the kernel takes.
-BORDERS = ("zero", "reflect", "mirror", "replicate", "wrap", "valid")
 _ZERO, _REFLECT, _MIRROR, _REPLICATE, _WRAP, _VALID = range(len(BORDERS))
-OPS = ("conv", "corr")
-MAX_KERNEL_SIDE = 255
 
 
 @njit
@@ -201,18 +199,6 @@ def _pixel(src, kernel, channels, mode, cval, stride, top, pad_left, j, acc):
         acc[j * channels + c] = total
 
 
-def output_shape(height: int, width: int, kernel_shape: tuple[int, int], border: str, stride: int):
-    """Output (H, W) of a filter.
-
-    ``valid``: ``floor((n - k) / s) + 1`` (the image shrinks by ``k - 1`` at stride 1);
-    any padded border: ``ceil(n / s)`` (same size at stride 1).
-    """
-    kh, kw = kernel_shape
-    if border == "valid":
-        return (height - kh) // stride + 1, (width - kw) // stride + 1
-    return -(-height // stride), -(-width // stride)
-
-
 def filter2d(
     image: np.ndarray,
     kernel: np.ndarray,
@@ -270,10 +256,7 @@ class FilterRows:
         _check(image, kernel, op, border, stride)
         kh, kw = kernel.shape
         self.height, self.width = image.shape[:2]
-        self.out_h, self.out_w = output_shape(self.height, self.width, (kh, kw), border, stride)
-        if self.out_h < 1 or self.out_w < 1:
-            raise ValueError(f"a {kh}x{kw} kernel with border 'valid' needs an image of at "
-                             f"least {kh}x{kw}, got {self.height}x{self.width}")
+        self.out_h, self.out_w = fits(self.height, self.width, (kh, kw), border, stride)
         self.image = image
         self.channels = 1 if image.ndim == 2 else image.shape[2]
         self.row_size = self.out_w * self.channels
@@ -361,27 +344,6 @@ class FilterRows:
                    np.float32(bias), relu, level, wanted, lows, highs, hist, low_hist)
         tail = 2 * ((self.out_h - 1) // 2)
         return max(0, tail - 2) * self.row_size, [(0, 2), (tail, self.out_h)]
-
-
-def _check(image: np.ndarray, kernel: np.ndarray, op: str, border: str, stride: int) -> None:
-    if image.ndim not in (2, 3) or image.size == 0:
-        raise ValueError(f"image must be (H, W) or (H, W, C) and non-empty, got shape "
-                         f"{image.shape}")
-    if kernel.ndim != 2:
-        raise ValueError(f"kernel must be a 2-D matrix, got {kernel.ndim} dimension(s)")
-    kh, kw = kernel.shape
-    if kh % 2 == 0 or kw % 2 == 0:
-        raise ValueError(f"kernel must have odd height and width, got {kh}x{kw}")
-    if max(kh, kw) > MAX_KERNEL_SIDE:
-        raise ValueError(f"kernel sides must be at most {MAX_KERNEL_SIDE}, got {kh}x{kw}")
-    if not np.all(np.isfinite(kernel)):
-        raise ValueError("kernel values must be finite numbers")
-    if op not in OPS:
-        raise ValueError(f"op must be one of {', '.join(OPS)}, got {op!r}")
-    if border not in BORDERS:
-        raise ValueError(f"border must be one of {', '.join(BORDERS)}, got {border!r}")
-    if stride < 1:
-        raise ValueError(f"stride must be at least 1, got {stride}")
 
 
 # Source rows widened to float32 at once by the one-pass 3x3 kernels: four pairs of output

@@ -13,9 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from cnnkit.ops._jit import njit_exact_parallel, prange
+from cnnkit.ops.light import MAPPINGS, interpolate, ranks
 
-# Range mappings, in the order of the integer codes the kernel takes.
-MAPPINGS = ("clip", "abs", "offset", "stretch", "edges")
 HIST_BINS = 1 << 16
 
 
@@ -142,13 +141,7 @@ class RangeStats:
 
     def _ranks(self) -> tuple[int, int, float]:
         """numpy's 'linear' percentile: the two order statistics and the weight between them."""
-        n = self.count
-        q = np.true_divide(self.q, 100)
-        virtual = n * q + (1 + q * (1 - 1 - 1)) - 1
-        if virtual >= n - 1:
-            return n - 1, n - 1, float(virtual - np.floor(virtual))
-        below = int(np.floor(virtual))
-        return below, below + 1, float(virtual - np.floor(virtual))
+        return ranks(self.count, self.q)
 
     def needs_refine(self) -> bool:
         return self.q is not None and self.count > 0
@@ -185,11 +178,7 @@ class RangeStats:
             low_counts = np.cumsum(self._low_hist[:, k].sum(axis=0))
             low = int(np.searchsorted(low_counts, rank - counts[high], side="right"))
             picked.append(np.array((high << 16) | low, np.uint32).view(np.float32)[()])
-        a, b = picked
-        diff = b - a
-        if gamma >= 0.5:
-            return float(b - diff * (1 - gamma))
-        return float(a + diff * gamma)
+        return interpolate(*picked, gamma)
 
 
 def to_pixels(values: np.ndarray, mapping: str, shift: float, scale: float, maxval: float,
