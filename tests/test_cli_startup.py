@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 import sys
 
@@ -53,3 +54,18 @@ def test_filter_does_not_import_scipy_for_numba():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             cwd=ROOT, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_kernels_load_from_the_cache_without_numbas_registries(tmp_path):
+    """ops/_jit.py loads cached machine code without installing Numba's ~250 typing and
+    lowering registries (most of the first kernel's load time); the results stay right."""
+    code = ("import sys, numpy as np\n"
+            "from cnnkit.ops.label import label_components\n"
+            "mask = np.zeros((9, 9), bool); mask[1:3, 1:3] = True; mask[5:8, 6] = True\n"
+            "labels, count = label_components(mask)\n"
+            "print(count, labels.max(), 'numba.np.polynomial' in sys.modules)")
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           cwd=ROOT, env=env, check=True).stdout.split() for _ in range(2)]
+    assert runs[0] == ["2", "2", "True"]  # compiled: the compiler installs the registries
+    assert runs[1] == ["2", "2", "False"]  # loaded from the cache: not needed

@@ -190,13 +190,12 @@ def _light_pixels(image, flt, options, mode, maxval, out_dtype):
     ``light.numpy_pays`` chooses it and the kernel's sums are exact; else None."""
     from cnnkit.ops import light
 
-    kernels = flt.kernels if flt.magnitude else (flt.kernel,)
-    taps = sum(int(np.count_nonzero(k)) for k in kernels)
-    if image.dtype not in (np.uint8, np.uint16) or not light.numpy_pays(image.size, taps):
+    if image.dtype not in (np.uint8, np.uint16):
         return None
-    cval = options.cval if options.border == "zero" else 0.0
-    units = [light.exact_units(k, np.iinfo(image.dtype).max, cval) for k in kernels]
-    if any(u is None for u in units):
+    kernels = flt.kernels if flt.magnitude else (flt.kernel,)
+    units = light.plan(image.size, kernels, np.iinfo(image.dtype).max,
+                       options.cval if options.border == "zero" else 0.0)
+    if units is None:
         return None
     sums = [_with_kernel_errors(partial(light.correlate_exact, units=u), image, k, options)
             for k, u in zip(kernels, units)]

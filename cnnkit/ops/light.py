@@ -46,6 +46,17 @@ def numpy_pays(values: int, taps: int = _TAPS) -> bool:
     return values * max(taps, _TAPS) <= NUMPY_MAX_VALUES * _TAPS
 
 
+def plan(values: int, kernels, maxval: float, cval: float = 0.0):
+    """The light path's ``exact_units`` of each kernel of a filter of ``values`` picture
+    values, or None when the filter is Numba's to run (too much work, Numba already started,
+    or a sum that may round)."""
+    taps = sum(int(np.count_nonzero(k)) for k in kernels)
+    if not numpy_pays(values, taps):
+        return None
+    units = [exact_units(k, maxval, cval) for k in kernels]
+    return None if any(u is None for u in units) else units
+
+
 def exact_units(kernel: np.ndarray, maxval: float, cval: float = 0.0):
     """``(integers, unit)`` with ``kernel == integers * unit`` (unit a power of two) when any
     sum of kernel values times pixels (integers in ``[0, maxval]``, or ``cval``) is exact in
