@@ -61,7 +61,7 @@ def png_bytes(pixels: np.ndarray, alpha: np.ndarray | None = None, compression: 
     level, strategies = _LEVELS[compression]
     from cnnkit.ops import light
 
-    if light.numpy_pays(height * stride):
+    if light.numpy_pays(pixels.size):  # the picture's values, as the filter counts them
         filter_rows = light.png_filter_rows
     else:
         from cnnkit.ops.png import filter_rows

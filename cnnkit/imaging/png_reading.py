@@ -54,7 +54,7 @@ def _pillow_pays(data: bytes, kind: tuple[int, int, int]) -> bool:
     from cnnkit.ops import light
 
     width, height = struct.unpack(">II", data[16:24])
-    channels = {0: 1, 2: 3, 4: 2, 6: 4}[kind[1]]
+    channels = {0: 1, 2: 3, 4: 1, 6: 3}[kind[1]]  # without alpha, as the filter counts
     return kind[0] == 8 and light.numpy_pays(width * height * channels)
 
 

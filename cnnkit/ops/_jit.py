@@ -30,46 +30,54 @@ _ensure_writable_cache()
 # (ops/matmul.py): a training step measured 9.8 ms spinning, 8.3 ms passive.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+import sys  # noqa: E402
 import threading  # noqa: E402
 
-import numba  # noqa: E402
+
+class _Hidden:
+    """An import hook that answers "not installed" for a package, briefly (see below)."""
+
+    def __init__(self, package: str):
+        self.package = package
+
+    def find_spec(self, name, path=None, target=None):
+        if name == self.package or name.startswith(self.package + "."):
+            raise ImportError(f"{self.package} is not needed by cnnkit's kernels")
+        return None
+
+    def __enter__(self):
+        sys.meta_path.insert(0, self)
+
+    def __exit__(self, *exc):
+        sys.meta_path.remove(self)
+
+
+# Numba imports scipy, when installed, only to check its version (scipy's own imports took
+# 15-25% of ``import numba``); cnnkit's kernels use no scipy. Left alone if already imported.
+if "scipy" in sys.modules:
+    import numba  # noqa: E402
+else:
+    with _Hidden("scipy"):
+        import numba  # noqa: E402, F811
 import numba.core.event  # noqa: E402
 
 from cnnkit.ops import compiling  # noqa: E402
 
 
-class _NoScipyLinalg:
-    """An import hook that answers "not installed" for scipy.linalg, briefly (see below)."""
-
-    @staticmethod
-    def find_spec(name, path=None, target=None):
-        if name == "scipy.linalg" or name.startswith("scipy.linalg."):
-            raise ImportError("cnnkit's kernels call no BLAS")
-        return None
-
-
 def _load_numba_registries() -> None:
-    """Import numba's array implementations without its BLAS probe.
+    """Import numba's array implementations without its BLAS probe; run before compiling.
 
-    The first kernel loaded from the cache imports numba.np.arraymath, which probes for BLAS
-    by importing scipy.linalg when scipy is installed: 0.19 of the 0.39 s that first load
-    took (measured with cProfile). cnnkit's kernels call no BLAS (matrix products run in
-    numpy, outside the kernels), so the probe is answered "no" while that module loads.
-    If scipy.linalg is already imported, nothing changes.
+    Numba's registries import numba.np.arraymath, which probes for BLAS by importing
+    scipy.linalg when scipy is installed: 0.19 of the 0.39 s a first registry load took
+    (measured with cProfile). cnnkit's kernels call no BLAS (matrix products run in numpy,
+    outside the kernels), so the probe is answered "no" while that module loads. If
+    scipy.linalg is already imported, nothing changes. Kernels loaded from the cache need
+    no registries (``_cheap_cache_loads``), so this waits for the first compilation.
     """
-    import sys
-
     if "scipy.linalg" in sys.modules or "numba.np.arraymath" in sys.modules:
         return
-    hook = _NoScipyLinalg()
-    sys.meta_path.insert(0, hook)
-    try:
+    with _Hidden("scipy.linalg"):
         import numba.np.arraymath  # noqa: F401
-    finally:
-        sys.meta_path.remove(hook)
-
-
-_load_numba_registries()
 
 
 def _cheap_cache_loads() -> None:
@@ -152,6 +160,8 @@ class _CompileWatch(numba.core.event.Listener):
 
     def on_start(self, event):
         if event.kind == "numba:compile":
+            if getattr(self.depth, "value", 0) == 0:
+                _load_numba_registries()  # before the compiler installs the registries
             self.depth.value = getattr(self.depth, "value", 0) + 1
         else:
             compiling.started()
