@@ -70,20 +70,25 @@ def test_later_runs_load_kernels_from_the_on_disk_cache(tmp_path):
 def test_a_small_picture_with_an_exact_kernel_never_starts_numba(tmp_path):
     """The light path (ops/light.py): read, filter, map and encode in numpy; the pixels are
     the Numba path's (tests/test_light.py)."""
+    import numpy as np
     from PIL import Image
 
-    Image.new("RGB", (40, 30), (90, 20, 200)).save(tmp_path / "x.png")
-    code = ("import sys\nfrom cnnkit.cli import main\n"
+    rng = np.random.default_rng(5)
+    Image.fromarray(rng.integers(0, 256, (30, 40, 3)).astype(np.uint8)).save(tmp_path / "x.png")
+    code = ("import sys\n{}\nfrom cnnkit.cli import main\n"
             "try:\n    main()\nexcept SystemExit:\n    pass\n"
             "print('numba' in sys.modules, file=sys.stderr)")
     for args in (["-k", "laplacian"], ["-k", "sobel"], ["--kernel-values", "1 2 1; 2 4 2; 1 2 1",
                                                         "--normalize", "--threads", "1"]):
-        result = subprocess.run([sys.executable, "-c", code, "filter", *args,
-                                 str(tmp_path / "x.png"), "-o", str(tmp_path / "y.png"),
-                                 "--force", "-q"], capture_output=True, text=True, cwd=ROOT,
-                                timeout=300)
-        assert result.stderr.strip() == "False", result.stderr
-        assert Image.open(tmp_path / "y.png").size == (40, 30)
+        files = {}
+        for first in ("", "import numba"):  # numba imported first: the Numba path
+            out = tmp_path / f"y{bool(first)}.png"
+            result = subprocess.run([sys.executable, "-c", code.format(first), "filter", *args,
+                                     str(tmp_path / "x.png"), "-o", str(out), "--force", "-q"],
+                                    capture_output=True, text=True, cwd=ROOT, timeout=300)
+            assert result.stderr.strip() == str(bool(first)), result.stderr
+            files[first] = out.read_bytes()
+        assert files[""] == files["import numba"]
 
 
 def test_python_dash_m_and_a_user_error_exit_code():
