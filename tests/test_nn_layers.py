@@ -76,6 +76,63 @@ def test_conv_engine_matches_a_plain_loop(shape, kernel, strides, padding, rng):
     np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-4)
 
 
+def _conv_reference(x, w, b, strides, padding, relu, g):
+    """float64 plain loops: y, then (grad_x, grad_w, grad_b) of sum(y * g)."""
+    kh, kw = w.shape[:2]
+    n, height, width, _ = x.shape
+    out_h = conv_gemm.output_size(height, kh, strides[0], padding)
+    out_w = conv_gemm.output_size(width, kw, strides[1], padding)
+    top = conv_gemm.pad_before(height, kh, strides[0], padding)
+    left = conv_gemm.pad_before(width, kw, strides[1], padding)
+    padded = np.zeros((n, height + kh + 8, width + kw + 8, x.shape[3]))
+    padded[:, top:top + height, left:left + width] = x
+    y = np.empty((n, out_h, out_w, w.shape[3]))
+    for i in range(out_h):
+        for j in range(out_w):
+            patch = padded[:, i * strides[0]:i * strides[0] + kh, j * strides[1]:j * strides[1] + kw]
+            y[:, i, j] = np.tensordot(patch, w, axes=3) + b
+    if relu:
+        y = np.maximum(y, 0)
+    g = g * (y > 0) if relu else g.astype(np.float64)
+    grad_p, grad_w = np.zeros_like(padded), np.zeros(w.shape)
+    for i in range(out_h):
+        for j in range(out_w):
+            rows, cols = slice(i * strides[0], i * strides[0] + kh), slice(j * strides[1],
+                                                                           j * strides[1] + kw)
+            grad_w += np.tensordot(padded[:, rows, cols], g[:, i, j], axes=(0, 0))
+            grad_p[:, rows, cols] += np.tensordot(g[:, i, j], w, axes=(1, 3))
+    return y, grad_p[:, top:top + height, left:left + width], grad_w, g.sum(axis=(0, 1, 2))
+
+
+@pytest.mark.parametrize("block_bytes", [1, 1 << 30])  # one image a block; one block
+@pytest.mark.parametrize("shape,kernel,strides,padding,relu", [
+    ((7, 9, 8, 3), (3, 3, 3, 5), (1, 1), "valid", True),
+    ((5, 9, 8, 3), (5, 3, 3, 4), (2, 1), "same", False),
+    ((5, 6, 6, 1), (3, 3, 1, 4), (1, 1), "same", True)])  # one channel: the direct kernels
+def test_conv_engine_blocks_match_plain_loops(shape, kernel, strides, padding, relu,
+                                              block_bytes, rng, monkeypatch):
+    """The engine works in blocks of images on the matmul threads (forward: gather, multiply,
+    bias; backward: mask, sums, multiply, scatter): any block size gives the same gradients."""
+    monkeypatch.setattr(conv_gemm, "BLOCK_BYTES", block_bytes)
+    x = rng.standard_normal(shape).astype(np.float32)
+    w = rng.standard_normal(kernel).astype(np.float32)
+    b = rng.standard_normal(kernel[3]).astype(np.float32)
+    y, saved = conv_gemm.conv_forward(x, w, b, strides, padding, relu=relu)
+    g = rng.standard_normal(y.shape).astype(np.float32)
+    want_y, want_gx, want_gw, want_gb = _conv_reference(x, w, b, strides, padding, relu, g)
+    np.testing.assert_allclose(y, want_y, rtol=1e-4, atol=1e-4)
+    gx, gw, gb = conv_gemm.conv_backward(saved, x.shape, w, g.copy(), strides, padding,
+                                         y=y if relu else None)
+    np.testing.assert_allclose(gx, want_gx, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(gw, want_gw, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(gb, want_gb, rtol=1e-4, atol=1e-4)
+    none, gw2, gb2 = conv_gemm.conv_backward(saved, x.shape, w, g.copy(), strides, padding,
+                                             y=y if relu else None, input_grad=False)
+    assert none is None
+    np.testing.assert_allclose(gw2, want_gw, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(gb2, want_gb, rtol=1e-4, atol=1e-4)
+
+
 def test_conv_refuses_a_kernel_larger_than_its_input():
     with pytest.raises(ValueError, match="smaller than the kernel"):
         conv_gemm.conv_forward(np.zeros((1, 2, 2, 1), np.float32),
