@@ -153,6 +153,29 @@ def test_batchnorm_running_statistics_and_inference(rng):
                                + layer.params["beta"], rtol=1e-4, atol=1e-4)
 
 
+def test_batchnorm_with_its_relu_fused_by_finite_differences(rng):
+    """The fused BatchNormalization + ReLU pass (the backward recomputes the normalised values
+    and the ReLU's mask from what the forward kept)."""
+    layer = _built(L.BatchNormalization, (4, 4, 3), rng)
+    layer.params["beta"][:] = [0.3, -0.2, 0.1]
+    x = rng.standard_normal((3, 4, 4, 3)).astype(np.float32)
+    weights = rng.standard_normal((3, 4, 4, 3))
+
+    def loss():
+        return float((layer.forward(x.copy(), training=True, relu=True).astype(np.float64)
+                      * weights).sum())
+
+    y = layer.forward(x.copy(), training=True, relu=True)
+    assert (y == 0).any() and (y > 0).any()
+    grad_x = layer.backward(weights.astype(np.float32))
+    np.testing.assert_allclose(grad_x, numeric_grad(loss, x, 1e-3), rtol=2e-2, atol=2e-2)
+    for name, value in layer.params.items():
+        loss()
+        layer.backward(weights.astype(np.float32))
+        np.testing.assert_allclose(layer.grads[name].copy(), numeric_grad(loss, value, 3e-4),
+                                   rtol=2e-2, atol=2e-2, err_msg=name)
+
+
 def _torch_layer(torch, layer, channels):
     nn = torch.nn
     if isinstance(layer, L.Conv2D):
