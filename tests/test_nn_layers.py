@@ -133,6 +133,29 @@ def test_conv_engine_blocks_match_plain_loops(shape, kernel, strides, padding, r
     np.testing.assert_allclose(gb2, want_gb, rtol=1e-4, atol=1e-4)
 
 
+def test_conv_engine_gradients_do_not_depend_on_the_thread_count(rng, monkeypatch):
+    from cnnkit.ops._jit import numba, set_threads
+
+    monkeypatch.setattr(conv_gemm, "BLOCK_BYTES", 1)  # one image a block: several a group
+    x = rng.standard_normal((21, 7, 6, 3)).astype(np.float32)
+    w = rng.standard_normal((3, 3, 3, 4)).astype(np.float32)
+    b = rng.standard_normal(4).astype(np.float32)
+    g = rng.standard_normal((21, 5, 4, 4)).astype(np.float32)
+    results = []
+    before = numba.get_num_threads()
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("one core: nothing to compare")
+    try:
+        for threads in (1, numba.config.NUMBA_NUM_THREADS):
+            set_threads(threads)
+            y, cols = conv_gemm.conv_forward(x, w, b, relu=True)
+            results.append((y, *conv_gemm.conv_backward(cols, x.shape, w, g.copy(), y=y)))
+    finally:
+        set_threads(before)
+    for one, many in zip(*results):
+        np.testing.assert_array_equal(one, many)
+
+
 def test_conv_refuses_a_kernel_larger_than_its_input():
     with pytest.raises(ValueError, match="smaller than the kernel"):
         conv_gemm.conv_forward(np.zeros((1, 2, 2, 1), np.float32),

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from cnnkit.ops._jit import njit, njit_parallel, prange
-from cnnkit.ops.matmul import for_blocks, thread_count
+from cnnkit.ops.matmul import for_blocks
 
 PADDINGS = ("valid", "same")
 
@@ -305,10 +305,10 @@ longer written to memory at all."""
 
 def images_per_block(n_images: int, floats_per_image: int) -> int:
     """Images in one block: BLOCK_BYTES of columns, at least 1, and at most an even share of
-    the images per thread (so every thread has work)."""
-    threads = thread_count()
+    the images among GRAD_CHUNKS groups (so every thread has work). Independent of the
+    thread count, and so are the gradients summed over the blocks."""
     fit = max(1, BLOCK_BYTES // (4 * floats_per_image))
-    return max(1, min(fit, -(-n_images // threads)))
+    return max(1, min(fit, -(-n_images // GRAD_CHUNKS)))
 
 
 GRAD_CHUNKS = 8  # bias sums by fixed chunks: the result does not depend on the thread count
@@ -349,32 +349,37 @@ def conv_backward(cols: np.ndarray, x_shape, w: np.ndarray, grad_y: np.ndarray,
     per_block = images_per_block(n_images, rows * depth)
     n_blocks = -(-n_images // per_block)
     db_blocks = np.empty((n_blocks, nf), np.float32)
-    dw_shares: dict[int, np.ndarray] = {}  # per thread's first block: its blocks' sum, in order
+    # weight gradient summed block after block within fixed groups of blocks, the groups'
+    # sums added in order: the same result for any thread count
+    groups = min(GRAD_CHUNKS, n_blocks)
+    dw_groups = np.empty((groups, depth, nf), np.float32)
     wt = np.ascontiguousarray(w.reshape(-1, nf).T)
     grad_p = (np.empty((n_images, (out_h - 1) * sh + kh, (out_w - 1) * sw + kw, x_shape[3]),
                        np.float32) if input_grad else None)
 
-    def blocks(first, stop):  # mask, sum, multiply, scatter while the block is in cache
-        for k in range(first, stop):
-            n0, n1 = k * per_block, min((k + 1) * per_block, n_images)
-            g = grad[n0 * rows:n1 * rows]
-            if not direct:
-                _mask_and_sum(mask[n0 * rows:n1 * rows] if relu else mask, g, relu,
-                              db_blocks[k])
-                part = cols[n0 * rows:n1 * rows].T @ g
-                if k == first:
-                    dw_shares[first] = part
-                else:
-                    dw_shares[first] += part
-            if input_grad:
-                _scatter_images(g @ wt, kh, kw, sh, sw, out_h, out_w, n0, grad_p)
+    def run(first_group, stop_group):  # mask, sum, multiply, scatter while a block is in cache
+        for group in range(first_group, stop_group):
+            lo, hi = group * n_blocks // groups, (group + 1) * n_blocks // groups
+            for k in range(lo, hi):
+                n0, n1 = k * per_block, min((k + 1) * per_block, n_images)
+                g = grad[n0 * rows:n1 * rows]
+                if not direct:
+                    _mask_and_sum(mask[n0 * rows:n1 * rows] if relu else mask, g, relu,
+                                  db_blocks[k])
+                    block = cols[n0 * rows:n1 * rows].T
+                    if k == lo:
+                        np.matmul(block, g, out=dw_groups[group])
+                    else:
+                        dw_groups[group] += block @ g
+                if input_grad:
+                    _scatter_images(g @ wt, kh, kw, sh, sw, out_h, out_w, n0, grad_p)
 
-    for_blocks(blocks, n_blocks)
+    for_blocks(run, groups)
     if not direct:
         db = db_blocks.sum(axis=0, dtype=np.float32)
-        dw = dw_shares[0]
-        for first in sorted(dw_shares)[1:]:
-            dw += dw_shares[first]
+        dw = dw_groups[0].copy()
+        for group in range(1, groups):  # in order: deterministic
+            dw += dw_groups[group]
         dw = dw.reshape(w.shape)
     if not input_grad:
         return None, dw, db

@@ -57,11 +57,6 @@ def matmul_tn(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
-def thread_count() -> int:
-    """The Numba thread count, which the products and block runs here split work over."""
-    return numba.get_num_threads()
-
-
 def for_blocks(task, n_blocks: int) -> None:
     """Call ``task(first, stop)`` over the blocks 0..n_blocks-1, each thread (the Numba
     thread count) one contiguous share of them, in order; the caller's thread takes the first.
