@@ -76,6 +76,86 @@ def test_conv_engine_matches_a_plain_loop(shape, kernel, strides, padding, rng):
     np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-4)
 
 
+def _conv_reference(x, w, b, strides, padding, relu, g):
+    """float64 plain loops: y, then (grad_x, grad_w, grad_b) of sum(y * g)."""
+    kh, kw = w.shape[:2]
+    n, height, width, _ = x.shape
+    out_h = conv_gemm.output_size(height, kh, strides[0], padding)
+    out_w = conv_gemm.output_size(width, kw, strides[1], padding)
+    top = conv_gemm.pad_before(height, kh, strides[0], padding)
+    left = conv_gemm.pad_before(width, kw, strides[1], padding)
+    padded = np.zeros((n, height + kh + 8, width + kw + 8, x.shape[3]))
+    padded[:, top:top + height, left:left + width] = x
+    y = np.empty((n, out_h, out_w, w.shape[3]))
+    for i in range(out_h):
+        for j in range(out_w):
+            patch = padded[:, i * strides[0]:i * strides[0] + kh, j * strides[1]:j * strides[1] + kw]
+            y[:, i, j] = np.tensordot(patch, w, axes=3) + b
+    if relu:
+        y = np.maximum(y, 0)
+    g = g * (y > 0) if relu else g.astype(np.float64)
+    grad_p, grad_w = np.zeros_like(padded), np.zeros(w.shape)
+    for i in range(out_h):
+        for j in range(out_w):
+            rows, cols = slice(i * strides[0], i * strides[0] + kh), slice(j * strides[1],
+                                                                           j * strides[1] + kw)
+            grad_w += np.tensordot(padded[:, rows, cols], g[:, i, j], axes=(0, 0))
+            grad_p[:, rows, cols] += np.tensordot(g[:, i, j], w, axes=(1, 3))
+    return y, grad_p[:, top:top + height, left:left + width], grad_w, g.sum(axis=(0, 1, 2))
+
+
+@pytest.mark.parametrize("block_bytes", [1, 1 << 30])  # one image a block; one block
+@pytest.mark.parametrize("shape,kernel,strides,padding,relu", [
+    ((7, 9, 8, 3), (3, 3, 3, 5), (1, 1), "valid", True),
+    ((5, 9, 8, 3), (5, 3, 3, 4), (2, 1), "same", False),
+    ((5, 6, 6, 1), (3, 3, 1, 4), (1, 1), "same", True)])  # one channel: the direct kernels
+def test_conv_engine_blocks_match_plain_loops(shape, kernel, strides, padding, relu,
+                                              block_bytes, rng, monkeypatch):
+    """The engine works in blocks of images on the matmul threads (forward: gather, multiply,
+    bias; backward: mask, sums, multiply, scatter): any block size gives the same gradients."""
+    monkeypatch.setattr(conv_gemm, "BLOCK_BYTES", block_bytes)
+    x = rng.standard_normal(shape).astype(np.float32)
+    w = rng.standard_normal(kernel).astype(np.float32)
+    b = rng.standard_normal(kernel[3]).astype(np.float32)
+    y, saved = conv_gemm.conv_forward(x, w, b, strides, padding, relu=relu)
+    g = rng.standard_normal(y.shape).astype(np.float32)
+    want_y, want_gx, want_gw, want_gb = _conv_reference(x, w, b, strides, padding, relu, g)
+    np.testing.assert_allclose(y, want_y, rtol=1e-4, atol=1e-4)
+    gx, gw, gb = conv_gemm.conv_backward(saved, x.shape, w, g.copy(), strides, padding,
+                                         y=y if relu else None)
+    np.testing.assert_allclose(gx, want_gx, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(gw, want_gw, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(gb, want_gb, rtol=1e-4, atol=1e-4)
+    none, gw2, gb2 = conv_gemm.conv_backward(saved, x.shape, w, g.copy(), strides, padding,
+                                             y=y if relu else None, input_grad=False)
+    assert none is None
+    np.testing.assert_allclose(gw2, want_gw, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(gb2, want_gb, rtol=1e-4, atol=1e-4)
+
+
+def test_conv_engine_gradients_do_not_depend_on_the_thread_count(rng, monkeypatch):
+    from cnnkit.ops._jit import numba, set_threads
+
+    monkeypatch.setattr(conv_gemm, "BLOCK_BYTES", 1)  # one image a block: several a group
+    x = rng.standard_normal((21, 7, 6, 3)).astype(np.float32)
+    w = rng.standard_normal((3, 3, 3, 4)).astype(np.float32)
+    b = rng.standard_normal(4).astype(np.float32)
+    g = rng.standard_normal((21, 5, 4, 4)).astype(np.float32)
+    results = []
+    before = numba.get_num_threads()
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("one core: nothing to compare")
+    try:
+        for threads in (1, numba.config.NUMBA_NUM_THREADS):
+            set_threads(threads)
+            y, cols = conv_gemm.conv_forward(x, w, b, relu=True)
+            results.append((y, *conv_gemm.conv_backward(cols, x.shape, w, g.copy(), y=y)))
+    finally:
+        set_threads(before)
+    for one, many in zip(*results):
+        np.testing.assert_array_equal(one, many)
+
+
 def test_conv_refuses_a_kernel_larger_than_its_input():
     with pytest.raises(ValueError, match="smaller than the kernel"):
         conv_gemm.conv_forward(np.zeros((1, 2, 2, 1), np.float32),
@@ -94,6 +174,29 @@ def test_batchnorm_running_statistics_and_inference(rng):
     scale = layer.params["gamma"] / np.sqrt(layer.state["moving_variance"] + 1e-3)
     np.testing.assert_allclose(y, (x - layer.state["moving_mean"]) * scale
                                + layer.params["beta"], rtol=1e-4, atol=1e-4)
+
+
+def test_batchnorm_with_its_relu_fused_by_finite_differences(rng):
+    """The fused BatchNormalization + ReLU pass (the backward recomputes the normalised values
+    and the ReLU's mask from what the forward kept)."""
+    layer = _built(L.BatchNormalization, (4, 4, 3), rng)
+    layer.params["beta"][:] = [0.3, -0.2, 0.1]
+    x = rng.standard_normal((3, 4, 4, 3)).astype(np.float32)
+    weights = rng.standard_normal((3, 4, 4, 3))
+
+    def loss():
+        return float((layer.forward(x.copy(), training=True, relu=True).astype(np.float64)
+                      * weights).sum())
+
+    y = layer.forward(x.copy(), training=True, relu=True)
+    assert (y == 0).any() and (y > 0).any()
+    grad_x = layer.backward(weights.astype(np.float32))
+    np.testing.assert_allclose(grad_x, numeric_grad(loss, x, 1e-3), rtol=2e-2, atol=2e-2)
+    for name, value in layer.params.items():
+        loss()
+        layer.backward(weights.astype(np.float32))
+        np.testing.assert_allclose(layer.grads[name].copy(), numeric_grad(loss, value, 3e-4),
+                                   rtol=2e-2, atol=2e-2, err_msg=name)
 
 
 def _torch_layer(torch, layer, channels):

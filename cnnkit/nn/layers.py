@@ -287,8 +287,8 @@ class BatchNormalization(Layer):
         if not training:
             return batchnorm.inference(x, gamma, beta, self.state["moving_mean"],
                                        self.state["moving_variance"], self.epsilon, relu)
-        y, self._xhat, self._inv_std, mean, var = batchnorm.train_forward(x, gamma, beta,
-                                                                         self.epsilon, relu)
+        y, self._saved, mean, var = batchnorm.train_forward(x, gamma, beta, self.epsilon,
+                                                            relu)
         self._y = y if relu else None
         keep = np.float32(self.momentum)
         for name, batch in (("moving_mean", mean), ("moving_variance", var)):
@@ -300,8 +300,8 @@ class BatchNormalization(Layer):
         from cnnkit.ops import batchnorm
 
         grad_x, self.grads["gamma"], self.grads["beta"] = batchnorm.backward(
-            grad, self._xhat, self._inv_std, self.params["gamma"], self._y)
-        self._xhat = self._y = None
+            grad, self._saved, self.params["gamma"], self._y)
+        self._saved = self._y = None
         return grad_x
 
 

@@ -33,15 +33,15 @@ def _sums(a, b, use_b, out):
 
 
 @njit_parallel
-def _normalise(x, mean, inv_std, gamma, beta, relu, xhat, y):
+def _normalise(x, mean, inv_std, gamma, beta, relu, y):
+    """y = (relu of) gamma * (x - mean) * inv_std + beta; the normalised values are not kept
+    (the backward recomputes them from x: a write of the whole tensor saved)."""
     rows, channels = x.shape
     zero = np.float32(0.0)
     for r in prange(rows):
         for c in range(channels):
-            h = (x[r, c] - mean[c]) * inv_std[c]
-            xhat[r, c] = h
-            v = h * gamma[c] + beta[c]
-            y[r, c] = (v if v > zero else zero) if relu else v
+            v = (x[r, c] - mean[c]) * inv_std[c] * gamma[c] + beta[c]
+            y[r, c] = max(v, zero) if relu else v
 
 
 @njit_parallel
@@ -55,21 +55,35 @@ def _affine(x, scale, shift, relu, y):
 
 
 @njit_parallel
-def _mask(g, y):
-    """g *= (y > 0), in place: the fused ReLU's backward."""
+def _grad_sums(g, y, x, mean, inv_std, relu, out):
+    """Per fixed chunk k of rows: out[k, 0, c] = sum of g', out[k, 1, c] = sum of g' * xhat,
+    g' = g masked where the fused ReLU's output y is 0 (if ``relu``), xhat = (x - mean) *
+    inv_std; one pass, nothing written back."""
+    rows, channels = g.shape
+    chunks = out.shape[0]
+    zero = np.float32(0.0)
+    for k in prange(chunks):
+        s1, s2 = out[k, 0], out[k, 1]
+        s1[:] = 0.0
+        s2[:] = 0.0
+        for r in range(k * rows // chunks, (k + 1) * rows // chunks):
+            for c in range(channels):
+                v = g[r, c] * np.float32(y[r, c] > zero) if relu else g[r, c]
+                s1[c] += v
+                s2[c] += v * ((x[r, c] - mean[c]) * inv_std[c])
+
+
+@njit_parallel
+def _input_grad(g, y, x, mean, inv_std, relu, scale, mean_g, mean_gx, out):
+    """out = scale * (g' - mean_g - xhat * mean_gx), g' and xhat as :func:`_grad_sums`;
+    ``out`` may be ``g`` itself."""
     rows, channels = g.shape
     zero = np.float32(0.0)
     for r in prange(rows):
         for c in range(channels):
-            g[r, c] = g[r, c] if y[r, c] > zero else zero
-
-
-@njit_parallel
-def _input_grad(g, xhat, scale, mean_g, mean_gx, out):
-    rows, channels = g.shape
-    for r in prange(rows):
-        for c in range(channels):
-            out[r, c] = scale[c] * (g[r, c] - mean_g[c] - xhat[r, c] * mean_gx[c])
+            v = g[r, c] * np.float32(y[r, c] > zero) if relu else g[r, c]
+            h = (x[r, c] - mean[c]) * inv_std[c]
+            out[r, c] = scale[c] * (v - mean_g[c] - h * mean_gx[c])
 
 
 def _rows(x: np.ndarray) -> np.ndarray:
@@ -89,8 +103,9 @@ def train_forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, epsilon: f
                   relu: bool = False):
     """Normalise with the batch's statistics (then ReLU if ``relu``).
 
-    Returns (y like x, xhat (M, C) the normalised values, inv_std (C,), mean (C,), biased
-    variance (C,)); the backward pass needs xhat, inv_std (and y when ``relu``).
+    Returns (y like x, saved for :func:`backward`, mean (C,), biased variance (C,)); ``saved``
+    is x as (M, C) rows with the batch's mean and 1/std (the normalised values are recomputed
+    from them, not stored).
     """
     rows = _rows(x)
     total, squares = _channel_sums(rows, None)
@@ -98,11 +113,10 @@ def train_forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, epsilon: f
     mean = total / count
     var = np.maximum(squares / count - mean * mean, 0.0)
     inv_std = (1.0 / np.sqrt(var + epsilon)).astype(np.float32)
-    xhat = np.empty_like(rows)
+    mean32 = mean.astype(np.float32)
     y = np.empty_like(rows)
-    _normalise(rows, mean.astype(np.float32), inv_std, _f32(gamma), _f32(beta), relu, xhat, y)
-    return (y.reshape(x.shape), xhat, inv_std, mean.astype(np.float32),
-            var.astype(np.float32))
+    _normalise(rows, mean32, inv_std, _f32(gamma), _f32(beta), relu, y)
+    return y.reshape(x.shape), (rows, mean32, inv_std), mean32, var.astype(np.float32)
 
 
 def _f32(a):
@@ -118,22 +132,27 @@ def inference(x, gamma, beta, mean, var, epsilon: float, relu: bool = False) -> 
     return y.reshape(x.shape)
 
 
-def backward(grad_y: np.ndarray, xhat: np.ndarray, inv_std: np.ndarray, gamma: np.ndarray,
-             y: np.ndarray | None = None):
+def backward(grad_y: np.ndarray, saved, gamma: np.ndarray, y: np.ndarray | None = None):
     """(grad_x like grad_y, grad_gamma (C,), grad_beta (C,)) of :func:`train_forward`.
 
     ``grad_x = gamma * inv_std * (g - mean(g) - xhat * mean(g * xhat))``, means over M; with
-    ``y`` (the fused ReLU's output) ``g`` is first masked where ``y`` is 0. ``grad_y`` may be
-    overwritten.
+    ``y`` (the fused ReLU's output) ``g`` is first masked where ``y`` is 0. Two passes: the
+    sums, then grad_x, written over ``grad_y`` (which may be overwritten) when it is a
+    contiguous float32 array.
     """
+    x, mean, inv_std = saved
     g = _rows(grad_y)
-    if y is not None:
-        _mask(g, _rows(y))
+    relu = y is not None
+    mask = _rows(y) if relu else g[:1]
     count = g.shape[0]
-    grad_beta, grad_gamma = _channel_sums(g, xhat)
+    out = np.empty((max(1, min(CHUNKS, count)), 2, g.shape[1]), np.float64)
+    _grad_sums(g, mask, x, mean, inv_std, relu, out)
+    total = out[0].copy()
+    for k in range(1, len(out)):  # a fixed order: deterministic
+        total += out[k]
+    grad_beta, grad_gamma = total[0], total[1]
     scale = (gamma * inv_std).astype(np.float32)
-    grad_x = np.empty_like(g)
-    _input_grad(g, xhat, scale, (grad_beta / count).astype(np.float32),
-                (grad_gamma / count).astype(np.float32), grad_x)
-    return (grad_x.reshape(grad_y.shape), grad_gamma.astype(np.float32),
+    _input_grad(g, mask, x, mean, inv_std, relu, scale, (grad_beta / count).astype(np.float32),
+                (grad_gamma / count).astype(np.float32), g)
+    return (g.reshape(grad_y.shape), grad_gamma.astype(np.float32),
             grad_beta.astype(np.float32))

@@ -20,7 +20,63 @@ from __future__ import annotations
 import numpy as np
 
 from cnnkit.ops import conv_gemm
-from cnnkit.ops._jit import njit_parallel, prange
+from cnnkit.ops._jit import njit, njit_parallel, prange
+
+
+@njit
+def _add_taps(src, offsets, taps, line):
+    """line[p] += sum_t taps[t] * src[offsets[t] + p] for every p of ``line``, four taps a pass:
+    one load and store of ``line`` per four multiply-adds (a pass per tap was bound by its
+    store)."""
+    span = line.size
+    count = taps.size
+    t = 0
+    while t + 4 <= count:
+        w0, w1, w2, w3 = taps[t], taps[t + 1], taps[t + 2], taps[t + 3]
+        s0 = src[offsets[t]:offsets[t] + span]  # slices: plain ranges vectorise
+        s1 = src[offsets[t + 1]:offsets[t + 1] + span]
+        s2 = src[offsets[t + 2]:offsets[t + 2] + span]
+        s3 = src[offsets[t + 3]:offsets[t + 3] + span]
+        for p in range(span):
+            line[p] += w0 * s0[p] + w1 * s1[p] + w2 * s2[p] + w3 * s3[p]
+        t += 4
+    while t < count:
+        s0 = src[offsets[t]:offsets[t] + span]
+        w0 = taps[t]
+        for p in range(span):
+            line[p] += w0 * s0[p]
+        t += 1
+
+
+@njit
+def _dot_taps(src, offsets, line, sums):
+    """sums[t] = sum_p src[offsets[t] + p] * line[p], four taps a pass (``line`` loaded once
+    for four dot products)."""
+    span = line.size
+    count = sums.size
+    zero = np.float32(0.0)
+    t = 0
+    while t + 4 <= count:
+        s0 = src[offsets[t]:offsets[t] + span]
+        s1 = src[offsets[t + 1]:offsets[t + 1] + span]
+        s2 = src[offsets[t + 2]:offsets[t + 2] + span]
+        s3 = src[offsets[t + 3]:offsets[t + 3] + span]
+        d0 = d1 = d2 = d3 = zero
+        for p in range(span):
+            v = line[p]
+            d0 += s0[p] * v
+            d1 += s1[p] * v
+            d2 += s2[p] * v
+            d3 += s3[p] * v
+        sums[t], sums[t + 1], sums[t + 2], sums[t + 3] = d0, d1, d2, d3
+        t += 4
+    while t < count:
+        s0 = src[offsets[t]:offsets[t] + span]
+        d0 = zero
+        for p in range(span):
+            d0 += s0[p] * line[p]
+        sums[t] = d0
+        t += 1
 
 
 @njit_parallel
@@ -33,18 +89,19 @@ def _forward(xflat, width, w, b, size, y, pooled):
     kh, kw = w.shape[0], w.shape[1]
     zero = np.float32(0.0)
     scale = np.float32(1.0) / np.float32(size * size)
+    offsets = np.empty(kh * kw, np.int64)  # each tap's offset in the flat image
+    for t in range(kh * kw):
+        offsets[t] = (t // kw) * width + t % kw
     for n in prange(n_images):
         acc = y[n]
         src = xflat[n]
+        taps = np.empty(kh * kw, np.float32)
         for f in range(nf):
             line = acc[f]
             line[:] = b[f]
-            for a in range(kh):
-                for c in range(kw):
-                    tap = w[a, c, f]
-                    seg = src[a * width + c:a * width + c + span]
-                    for p in range(span):
-                        line[p] += tap * seg[p]
+            for t in range(kh * kw):
+                taps[t] = w[t // kw, t % kw, f]
+            _add_taps(src, offsets, taps, line)
             for p in range(span):
                 line[p] = max(line[p], zero)
         pool = pooled[n]
@@ -69,11 +126,15 @@ def _backward(xflat, width, y, grad, size, dw_chunks, db_chunks):
     chunks, kh, kw = dw_chunks.shape[0], dw_chunks.shape[1], dw_chunks.shape[2]
     zero = np.float32(0.0)
     scale = np.float32(1.0) / np.float32(size * size)
+    offsets = np.empty(kh * kw, np.int64)
+    for t in range(kh * kw):
+        offsets[t] = (t // kw) * width + t % kw
     for k in prange(chunks):
         dw, db = dw_chunks[k], db_chunks[k]
         dw[:] = 0
         db[:] = 0
         g_t = np.zeros((nf, span), np.float32)  # cells no window covers stay zero
+        sums = np.empty(kh * kw, np.float32)
         for n in range(k * n_images // chunks, (k + 1) * n_images // chunks):
             g, v = grad[n], y[n]
             for i in range(pool_h * size):
@@ -85,15 +146,10 @@ def _backward(xflat, width, y, grad, size, dw_chunks, db_chunks):
                         g_t[f, p] = t
                         db[f] += t
             src = xflat[n]
-            for a in range(kh):
-                for c in range(kw):
-                    seg = src[a * width + c:a * width + c + span]
-                    for f in range(nf):
-                        line = g_t[f]
-                        total = zero
-                        for p in range(span):
-                            total += seg[p] * line[p]
-                        dw[a, c, f] += total
+            for f in range(nf):
+                _dot_taps(src, offsets, g_t[f], sums)
+                for t in range(kh * kw):
+                    dw[t // kw, t % kw, f] += sums[t]
 
 
 def fits(channels: int, strides, pool_size, pool_strides, pool_padding) -> bool:

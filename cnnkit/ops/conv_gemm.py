@@ -5,9 +5,11 @@ Shapes, channels-last: input ``x`` (N, H, W, Cin), weights ``w`` (kh, kw, Cin, F
 ``valid`` gives ``Ho = (n - k) // s + 1``; ``same`` gives ``ceil(n / s)``, the input padded
 with zeros by ``max((Ho - 1)*s + k - n, 0)`` cells, half before (rounded down), as TensorFlow.
 
-The gather (im2col) and the scatter-add back (col2im) are parallel Numba kernels; the products
-run in BLAS at the batch level, split over the cores by :mod:`cnnkit.ops.matmul` (never BLAS
-inside ``prange``). The column matrix has one row per output pixel and ``kh*kw*Cin`` columns
+The work runs in blocks of whole images, each thread (Numba's count) one share of them
+(:func:`cnnkit.ops.matmul.for_blocks`): per block a one-thread Numba kernel gathers the
+columns (im2col), BLAS multiplies them and a kernel adds the bias, while the block is in cache;
+the backward multiplies a block's gradient and scatters it back (col2im) the same way. BLAS is
+called between kernels from the threads, never inside ``prange``. The column matrix has one row per output pixel and ``kh*kw*Cin`` columns
 in the weights' (a, c, ch) order, so ``w.reshape(kh*kw*Cin, F)`` multiplies it directly.
 """
 
@@ -15,8 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnkit.ops._jit import njit_parallel, prange
-from cnnkit.ops.matmul import matmul, matmul_tn
+from cnnkit.ops._jit import njit, njit_parallel, prange
+from cnnkit.ops.matmul import for_blocks
 
 PADDINGS = ("valid", "same")
 
@@ -32,36 +34,52 @@ def pad_before(n: int, k: int, s: int, padding: str) -> int:
     return max((output_size(n, k, s, padding) - 1) * s + k - n, 0) // 2
 
 
+@njit
+def _gather_row(xp, kh, kw, sh, sw, out_h, out_w, row, cols):
+    """The column rows of output row ``row`` (= n*Ho + i): cols[row*Wo + j, (a*kw + c)*C + ch]
+    = xp[n, i*sh + a, j*sw + c, ch] of the padded input; each kernel row's kw*C inputs are one
+    contiguous run of the image row."""
+    channels = xp.shape[3]
+    span = kw * channels
+    n, i = row // out_h, row % out_h
+    for a in range(kh):
+        src = xp[n, i * sh + a].reshape(-1)
+        for j in range(out_w):  # slices: plain ranges vectorise (see _direct1_forward)
+            dst = cols[row * out_w + j, a * span:(a + 1) * span]
+            run = src[j * sw * channels:j * sw * channels + span]
+            for t in range(span):
+                dst[t] = run[t]
+
+
 @njit_parallel
 def _gather(xp, kh, kw, sh, sw, out_h, out_w, cols):
-    """cols[(n*Ho + i)*Wo + j, (a*kw + c)*C + ch] = xp[n, i*sh + a, j*sw + c, ch] of the padded
-    input: each kernel row's kw*C inputs are one contiguous run of the image row."""
-    n_images, _, _, channels = xp.shape
-    span = kw * channels
-    for row in prange(n_images * out_h):
-        n, i = row // out_h, row % out_h
-        for a in range(kh):
-            src = xp[n, i * sh + a].reshape(-1)
-            for j in range(out_w):  # slices: plain ranges vectorise (see _direct1_forward)
-                dst = cols[row * out_w + j, a * span:(a + 1) * span]
-                run = src[j * sw * channels:j * sw * channels + span]
-                for t in range(span):
-                    dst[t] = run[t]
+    """The whole im2col matrix (see :func:`_gather_row`), rows over the threads."""
+    for row in prange(xp.shape[0] * out_h):
+        _gather_row(xp, kh, kw, sh, sw, out_h, out_w, row, cols)
 
 
-@njit_parallel
-def _scatter(cols, kh, kw, sh, sw, out_h, out_w, grad_p):
-    """The adjoint of :func:`_gather`: add every column entry back onto its (padded) input
-    cell. One image per thread, so no two threads write the same cell."""
-    n_images, _, _, channels = grad_p.shape
+@njit
+def _gather_images(xp, kh, kw, sh, sw, out_h, out_w, first, stop, cols):
+    """The column rows of images first..stop-1 on the calling thread (a block of
+    :func:`conv_forward`; rows at their places in the full matrix)."""
+    for row in range(first * out_h, stop * out_h):
+        _gather_row(xp, kh, kw, sh, sw, out_h, out_w, row, cols)
+
+
+@njit
+def _scatter_images(dcols, kh, kw, sh, sw, out_h, out_w, first, grad_p):
+    """The adjoint of :func:`_gather_images`: grad_p[first + m] = the column gradient rows
+    ``dcols`` of image m of the block added back onto their (padded) input cells."""
+    channels = grad_p.shape[3]
     span = kw * channels
-    for n in prange(n_images):
-        grad_p[n] = 0
+    for m in range(dcols.shape[0] // (out_h * out_w)):
+        image = grad_p[first + m]
+        image[:] = 0
         for i in range(out_h):
             for a in range(kh):
-                dst = grad_p[n, i * sh + a].reshape(-1)
+                dst = image[i * sh + a].reshape(-1)
                 for j in range(out_w):
-                    src = cols[(n * out_h + i) * out_w + j, a * span:(a + 1) * span]
+                    src = dcols[(m * out_h + i) * out_w + j, a * span:(a + 1) * span]
                     run = dst[j * sw * channels:j * sw * channels + span]
                     for t in range(span):
                         run[t] += src[t]
@@ -134,54 +152,53 @@ def _direct1_weight_grad(xflat, width, grad, dw_chunks):
                         dw[a, c, f] += total
 
 
-@njit_parallel
+@njit
 def _bias_relu(y, b, relu):
-    """y += b row by row, then max(y, 0) if ``relu``; y (M, F) in place.
+    """y += b row by row, then max(y, 0) if ``relu``; y (M, F) in place (one block of rows,
+    on the calling thread, while the product that wrote it is in cache).
 
-    Indexed flat over slices, in blocks of rows, the ReLU as a branch-free max: per-row views
-    with a branch per value were 20x slower on lenet5's layers (half the values are negative,
-    at random, so the branch mispredicts).
+    Indexed flat over slices, the ReLU as a branch-free max: per-row views with a branch per
+    value were 20x slower on lenet5's layers (half the values are negative, at random, so the
+    branch mispredicts).
     """
     rows, nf = y.shape
     flat = y.reshape(-1)
     zero = np.float32(0.0)
-    blocks = min(rows, 64)
-    for k in prange(blocks):
-        lo, hi = k * rows // blocks, (k + 1) * rows // blocks
-        seg = flat[lo * nf:hi * nf]  # slices: plain ranges, no negative-index checks
-        for r in range(hi - lo):
-            row = seg[r * nf:(r + 1) * nf]
-            for f in range(nf):
-                row[f] += b[f]
-        if relu:
-            for t in range(seg.size):
-                seg[t] = max(seg[t], zero)
+    for r in range(rows):  # slices: plain ranges, no negative-index checks
+        row = flat[r * nf:(r + 1) * nf]
+        for f in range(nf):
+            row[f] += b[f]
+    if relu:
+        for t in range(flat.size):
+            flat[t] = max(flat[t], zero)
+
+
+@njit
+def _mask_and_sum(y, grad, relu, db):
+    """grad *= (y > 0) if ``relu`` (in place), then db = the column sums of grad; (M, F) rows
+    as flat slices (see :func:`_bias_relu`), on the calling thread."""
+    nf = grad.shape[1]
+    gs = grad.reshape(-1)
+    vs = y.reshape(-1)
+    zero = np.float32(0.0)
+    if relu:  # a product, not a branch: half the cells are masked, at random
+        for t in range(gs.size):
+            gs[t] = gs[t] * np.float32(vs[t] > zero)
+    for f in range(nf):  # a register sum per column: db[f] in memory chained every add
+        total = zero
+        for t in range(f, gs.size, nf):
+            total += gs[t]
+        db[f] = total
 
 
 @njit_parallel
 def _relu_grad_and_bias(y, grad, relu, chunks, db_chunks):
-    """grad *= (y > 0) if ``relu`` (in place); db = column sums of grad, by fixed chunks.
-
-    Flat indexing, no row views (see :func:`_bias_relu`); each chunk adds its rows in order,
-    so the sums do not depend on the thread count.
-    """
-    rows, nf = grad.shape
-    g = grad.reshape(-1)
-    v = y.reshape(-1)
-    zero = np.float32(0.0)
+    """:func:`_mask_and_sum` over fixed chunks of rows, in parallel: db_chunks[k] holds
+    chunk k's column sums, so the total does not depend on the thread count."""
+    rows = grad.shape[0]
     for k in prange(chunks):
-        db = db_chunks[k]
-        db[:] = 0
-        lo, hi = k * rows // chunks * nf, (k + 1) * rows // chunks * nf
-        gs, vs = g[lo:hi], v[lo:hi]
-        if relu:  # a product, not a branch: half the cells are masked, at random
-            for t in range(hi - lo):
-                gs[t] = gs[t] * np.float32(vs[t] > zero)
-        for f in range(nf):  # a register sum per column: db[f] in memory chained every add
-            total = zero
-            for t in range(f, hi - lo, nf):
-                total += gs[t]
-            db[f] = total
+        lo, hi = k * rows // chunks, (k + 1) * rows // chunks
+        _mask_and_sum(y[lo:hi] if relu else y[:0], grad[lo:hi], relu, db_chunks[k])
 
 
 def _geometry(x_shape, w_shape, strides, padding):
@@ -259,11 +276,39 @@ def conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, strides=(1, 1),
         y = np.empty((x.shape[0], out_h, out_w, w.shape[3]), np.float32)
         _direct1_forward(_flat(xp), xp.shape[2], np.ascontiguousarray(w[:, :, 0, :]), b, relu, y)
         return y, xp
-    cols = np.empty((x.shape[0] * out_h * out_w, kh * kw * x.shape[3]), np.float32)
-    _gather(xp, kh, kw, sh, sw, out_h, out_w, cols)
-    y = matmul(cols, w.reshape(-1, w.shape[3]))
-    _bias_relu(y, b, relu)
-    return y.reshape(x.shape[0], out_h, out_w, w.shape[3]), cols
+    n_images, nf = x.shape[0], w.shape[3]
+    rows = out_h * out_w  # per image
+    cols = np.empty((n_images * rows, kh * kw * x.shape[3]), np.float32)
+    y = np.empty((n_images * rows, nf), np.float32)
+    w2 = w.reshape(-1, nf)
+    per_block = images_per_block(n_images, rows * cols.shape[1])
+
+    def blocks(first, stop):  # gather, multiply, add the bias while the block is in cache
+        for k in range(first, stop):
+            n0, n1 = k * per_block, min((k + 1) * per_block, n_images)
+            _gather_images(xp, kh, kw, sh, sw, out_h, out_w, n0, n1, cols)
+            out = y[n0 * rows:n1 * rows]
+            np.matmul(cols[n0 * rows:n1 * rows], w2, out=out)
+            _bias_relu(out, b, relu)
+
+    for_blocks(blocks, -(-n_images // per_block))
+    return y.reshape(n_images, out_h, out_w, nf), cols
+
+
+BLOCK_BYTES = 640 << 10
+"""Column matrix per block of images in the GEMM path: about a core's L2 cache, so a block's
+columns are gathered and multiplied (forward), or multiplied and scattered (backward), while
+in cache. Gathering the whole matrix, then multiplying it, wrote and re-read 10-24 MB a layer
+(lenet5's second conv, bn-convnet's 64-filter convs); the backward's column gradient is no
+longer written to memory at all."""
+
+
+def images_per_block(n_images: int, floats_per_image: int) -> int:
+    """Images in one block: BLOCK_BYTES of columns, at least 1, and at most an even share of
+    the images among GRAD_CHUNKS groups (so every thread has work). Independent of the
+    thread count, and so are the gradients summed over the blocks."""
+    fit = max(1, BLOCK_BYTES // (4 * floats_per_image))
+    return max(1, min(fit, -(-n_images // GRAD_CHUNKS)))
 
 
 GRAD_CHUNKS = 8  # bias sums by fixed chunks: the result does not depend on the thread count
@@ -287,27 +332,61 @@ def conv_backward(cols: np.ndarray, x_shape, w: np.ndarray, grad_y: np.ndarray,
     grad = np.ascontiguousarray(grad_y, dtype=np.float32).reshape(-1, nf)
     relu = y is not None
     mask = (np.ascontiguousarray(y, dtype=np.float32).reshape(-1, nf) if relu
-            else grad[:1])
-    chunks = max(1, min(GRAD_CHUNKS, grad.shape[0]))
-    db_chunks = np.empty((chunks, nf), np.float32)
-    _relu_grad_and_bias(mask, grad, relu, chunks, db_chunks)
-    db = db_chunks.sum(axis=0, dtype=np.float32)
-    if _direct(x_shape[3], (sh, sw)):
+            else grad[:0])
+    n_images, rows = x_shape[0], out_h * out_w
+    direct = _direct(x_shape[3], (sh, sw))
+    if direct:  # mask, bias and weight gradient over the whole batch; the blocks do grad_x
+        chunks = max(1, min(GRAD_CHUNKS, grad.shape[0]))
+        db_chunks = np.empty((chunks, nf), np.float32)
+        _relu_grad_and_bias(mask, grad, relu, chunks, db_chunks)
+        db = db_chunks.sum(axis=0, dtype=np.float32)
         dw_chunks = np.empty((chunks, kh, kw, nf), np.float32)
         _direct1_weight_grad(_flat(cols), cols.shape[2], grad.reshape(expected), dw_chunks)
         dw = dw_chunks.sum(axis=0, dtype=np.float32).reshape(w.shape)
-    else:
-        dw = matmul_tn(cols, grad).reshape(w.shape)
-    grad_x = None
-    if input_grad:
-        dcols = matmul(grad, np.ascontiguousarray(w.reshape(-1, nf).T))
-        n, height, width, channels = x_shape
-        grad_p = np.empty((n, (out_h - 1) * sh + kh, (out_w - 1) * sw + kw, channels),
-                          np.float32)
-        _scatter(dcols, kh, kw, sh, sw, out_h, out_w, grad_p)
-        if grad_p.shape == tuple(x_shape):  # no padding, every input read: already grad_x
-            return grad_p, dw, db
-        grad_x = np.zeros(tuple(x_shape), np.float32)
-        rows, cols_ = min(height, grad_p.shape[1] - top), min(width, grad_p.shape[2] - left)
-        grad_x[:, :rows, :cols_] = grad_p[:, top:top + rows, left:left + cols_]
+        if not input_grad:
+            return None, dw, db
+    depth = kh * kw * x_shape[3]
+    per_block = images_per_block(n_images, rows * depth)
+    n_blocks = -(-n_images // per_block)
+    db_blocks = np.empty((n_blocks, nf), np.float32)
+    # weight gradient summed block after block within fixed groups of blocks, the groups'
+    # sums added in order: the same result for any thread count
+    groups = min(GRAD_CHUNKS, n_blocks)
+    dw_groups = np.empty((groups, depth, nf), np.float32)
+    wt = np.ascontiguousarray(w.reshape(-1, nf).T)
+    grad_p = (np.empty((n_images, (out_h - 1) * sh + kh, (out_w - 1) * sw + kw, x_shape[3]),
+                       np.float32) if input_grad else None)
+
+    def run(first_group, stop_group):  # mask, sum, multiply, scatter while a block is in cache
+        for group in range(first_group, stop_group):
+            lo, hi = group * n_blocks // groups, (group + 1) * n_blocks // groups
+            for k in range(lo, hi):
+                n0, n1 = k * per_block, min((k + 1) * per_block, n_images)
+                g = grad[n0 * rows:n1 * rows]
+                if not direct:
+                    _mask_and_sum(mask[n0 * rows:n1 * rows] if relu else mask, g, relu,
+                                  db_blocks[k])
+                    block = cols[n0 * rows:n1 * rows].T
+                    if k == lo:
+                        np.matmul(block, g, out=dw_groups[group])
+                    else:
+                        dw_groups[group] += block @ g
+                if input_grad:
+                    _scatter_images(g @ wt, kh, kw, sh, sw, out_h, out_w, n0, grad_p)
+
+    for_blocks(run, groups)
+    if not direct:
+        db = db_blocks.sum(axis=0, dtype=np.float32)
+        dw = dw_groups[0].copy()
+        for group in range(1, groups):  # in order: deterministic
+            dw += dw_groups[group]
+        dw = dw.reshape(w.shape)
+    if not input_grad:
+        return None, dw, db
+    if grad_p.shape == tuple(x_shape):  # no padding, every input read: already grad_x
+        return grad_p, dw, db
+    _, height, width, _ = x_shape
+    grad_x = np.zeros(tuple(x_shape), np.float32)
+    rows_, cols_ = min(height, grad_p.shape[1] - top), min(width, grad_p.shape[2] - left)
+    grad_x[:, :rows_, :cols_] = grad_p[:, top:top + rows_, left:left + cols_]
     return grad_x, dw, db

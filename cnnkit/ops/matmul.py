@@ -9,6 +9,7 @@ digit_classifier's three products per batch: 3.7 ms one-threaded, 2.4 ms split i
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from itertools import pairwise
 
 import numba
 import numpy as np
@@ -54,3 +55,21 @@ def matmul_tn(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     for future in futures:
         out += future.result()
     return out
+
+
+def for_blocks(task, n_blocks: int) -> None:
+    """Call ``task(first, stop)`` over the blocks 0..n_blocks-1, each thread (the Numba
+    thread count) one contiguous share of them, in order; the caller's thread takes the first.
+
+    For work that runs a kernel and a BLAS product per block (ops/conv_gemm.py), so a block's
+    data stays in cache from one to the other: ``task`` must release the GIL (Numba kernels
+    compiled with ``nogil``, numpy's BLAS) and write only its own blocks' outputs.
+    """
+    workers = max(1, min(numba.get_num_threads(), n_blocks))
+    edges = [n_blocks * t // workers for t in range(workers + 1)]
+    futures = [_pool(workers - 1).submit(task, lo, hi) for lo, hi in pairwise(edges[1:])]
+    try:
+        task(edges[0], edges[1])
+    finally:
+        for future in futures:
+            future.result()
