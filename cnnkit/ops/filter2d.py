@@ -101,13 +101,18 @@ def _row_3x3(src, kernel, channels, mode, cval, top, pad_left, acc):
     # Slices that start at 0 let LLVM prove every index is non-negative, which removes
     # Numba's wraparound branch and lets the loop vectorise.
     first, count = (lo - pad_left) * channels, (hi - lo) * channels
-    s0, s1, s2 = r0[first:], r1[first:], r2[first:]
+    # One slice per tap column, each indexed by ``t`` alone: an index ``t + channels`` may
+    # be negative as far as LLVM knows, and its wraparound select turned every such load of
+    # the vector loop into eight scalar loads.
+    c1, c2 = first + channels, first + 2 * channels
+    a0, a1, a2 = r0[first:], r0[c1:], r0[c2:]
+    b0, b1, b2 = r1[first:], r1[c1:], r1[c2:]
+    e0, e1, e2 = r2[first:], r2[c1:], r2[c2:]
     dst = acc[lo * channels:hi * channels]
-    c1, c2 = channels, 2 * channels
     for t in range(count):
-        dst[t] = (k00 * s0[t] + k01 * s0[t + c1] + k02 * s0[t + c2]
-                  + k10 * s1[t] + k11 * s1[t + c1] + k12 * s1[t + c2]
-                  + k20 * s2[t] + k21 * s2[t + c1] + k22 * s2[t + c2])
+        dst[t] = (k00 * a0[t] + k01 * a1[t] + k02 * a2[t]
+                  + k10 * b0[t] + k11 * b1[t] + k12 * b2[t]
+                  + k20 * e0[t] + k21 * e1[t] + k22 * e2[t])
     for j in range(0, lo):
         _pixel(src, kernel, channels, mode, cval, 1, top, pad_left, j, acc)
     for j in range(hi, out_w):
@@ -125,14 +130,17 @@ def _rows_3x3(src, kernel, channels, mode, cval, top, pad_left, acc, acc2):
     k20, k21, k22 = kernel[2, 0], kernel[2, 1], kernel[2, 2]
     lo, hi = _interior_columns(out_w, width, 3, 1, pad_left)
     first, count = (lo - pad_left) * channels, (hi - lo) * channels
-    s0, s1, s2, s3 = r0[first:], r1[first:], r2[first:], r3[first:]
+    c1, c2 = first + channels, first + 2 * channels  # one slice per tap, as in _row_3x3
+    s00, s01, s02 = r0[first:], r0[c1:], r0[c2:]
+    s10, s11, s12 = r1[first:], r1[c1:], r1[c2:]
+    s20, s21, s22 = r2[first:], r2[c1:], r2[c2:]
+    s30, s31, s32 = r3[first:], r3[c1:], r3[c2:]
     dst, dst2 = acc[lo * channels:hi * channels], acc2[lo * channels:hi * channels]
-    c1, c2 = channels, 2 * channels
     for t in range(count):
-        a0, a1, a2 = s0[t], s0[t + c1], s0[t + c2]
-        b0, b1, b2 = s1[t], s1[t + c1], s1[t + c2]
-        c0_, c1_, c2_ = s2[t], s2[t + c1], s2[t + c2]
-        d0, d1, d2 = s3[t], s3[t + c1], s3[t + c2]
+        a0, a1, a2 = s00[t], s01[t], s02[t]
+        b0, b1, b2 = s10[t], s11[t], s12[t]
+        c0_, c1_, c2_ = s20[t], s21[t], s22[t]
+        d0, d1, d2 = s30[t], s31[t], s32[t]
         dst[t] = (k00 * a0 + k01 * a1 + k02 * a2 + k10 * b0 + k11 * b1 + k12 * b2
                   + k20 * c0_ + k21 * c1_ + k22 * c2_)
         dst2[t] = (k00 * b0 + k01 * b1 + k02 * b2 + k10 * c0_ + k11 * c1_ + k12 * c2_
