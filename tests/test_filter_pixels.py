@@ -18,7 +18,9 @@ from cnnkit.imaging import kernels
 from cnnkit.imaging.encode import _adler32_combine, png_bytes
 from cnnkit.imaging.filtering import FilterOptions, apply_filter, filter_to_pixels
 from cnnkit.ops.filter2d import BORDERS, FilterRows, filter2d
+from cnnkit.ops.png import filter_rows, unfilter_rows
 from cnnkit.ops.quantize import RangeStats
+from tests import naive
 from tests.conftest import ROOT, invoke
 
 
@@ -122,6 +124,21 @@ def test_adler32_of_joined_pieces(rng):
     for _ in range(50):
         a, b = rng.bytes(int(rng.integers(0, 300))), rng.bytes(int(rng.integers(0, 300)))
         assert _adler32_combine(zlib.adler32(a), zlib.adler32(b), len(b)) == zlib.adler32(a + b)
+
+
+@pytest.mark.parametrize("bpp", [1, 2, 3, 4, 6, 8])
+def test_png_row_filters_pick_the_lowest_score_and_invert(rng, bpp):
+    for width in (1, 2, 5, 33):
+        rows = rng.integers(0, 256, (6, width * bpp)).astype(np.uint8)
+        rows[1] = rows[0]  # Up wins
+        rows[2, bpp:] = rows[2, :-bpp] if width > 1 else rows[2, bpp:]
+        rows[3] //= 60  # runs: None or Sub
+        above = rng.integers(0, 256, width * bpp).astype(np.uint8)
+        lines = filter_rows(rows, above, bpp)
+        assert list(lines[:, 0]) == naive.png_filter_choice(rows, above, bpp)
+        with_above = np.vstack([np.concatenate([[0], above]), lines])
+        with_above[1:, 0] = lines[:, 0]
+        np.testing.assert_array_equal(unfilter_rows(with_above, bpp)[1:], rows)
 
 
 @pytest.mark.parametrize("compression", ["fast", "small"])
