@@ -115,13 +115,15 @@ def filter_to_pixels(image: np.ndarray, flt: Filter, options: FilterOptions, mod
     stats = RangeStats(100 - EDGES_SATURATED if mode == "edges" else None)
     scan_fused = len(makers) == 1 and first.fused()
     if mode in ("stretch", "edges") and scan_fused:  # scanned where the values are made
-        scanned, left = first.stats(0, np.zeros(2, np.uint32), stats.arrays(), options.bias,
-                                    options.relu)
+        bins, kept, kept_count = _percentile_candidates(first, stats, options)
+        scanned, left = first.stats(0, bins, stats.arrays(), options.bias, options.relu,
+                                    kept=kept, kept_count=kept_count)
         stats.count += scanned
         for start, stop in left:
             stats.add(filtered(start, stop))
         if stats.needs_refine():
-            first.stats(1, stats.wanted(), stats.arrays(), options.bias, options.relu)
+            if kept is None or not stats.take_kept(bins, kept, kept_count):
+                first.stats(1, stats.wanted(), stats.arrays(), options.bias, options.relu)
             for start, stop in left:
                 stats.refine(filtered(start, stop))
     elif mode in ("stretch", "edges"):
@@ -172,6 +174,31 @@ def filter_to_pixels(image: np.ndarray, flt: Filter, options: FilterOptions, mod
     clipped = 100.0 * int(outside.sum()) / out.size
     return (out.reshape(first.out_shape),
             {"min": stats.min, "max": stats.max, "clipped": clipped})
+
+
+def _percentile_candidates(rows, stats, options):
+    """For the one-pass 3x3 scan of ``edges``: the top-16-bit bins likely to hold the
+    percentile, guessed from one pair of rows in every ``step``, and the arrays the first scan
+    keeps those bins' values in, so that the exact percentile usually needs no second scan
+    of the picture (``RangeStats.take_kept``). (zeros, None, None) when there is no guess."""
+    from cnnkit.ops.quantize import RangeStats
+
+    none = np.zeros(2, np.uint32), None, None
+    pairs = rows.out_h // 2
+    if stats.q is None or pairs < 64:
+        return none
+    step = max(2, min(16, pairs // 32))
+    sample = RangeStats(stats.q)
+    lows, highs, hist, _ = sample.arrays()
+    rows.stats(0, np.zeros(2, np.uint32), (lows, highs, hist, np.zeros((1, 2, 1), np.int64)),
+               options.bias, options.relu, step=step)
+    bins = stats.candidates(hist)
+    if bins is None:
+        return none
+    chunks = stats.arrays()[0].shape[0]
+    # Room for 1/128 of the values; a good guess keeps far fewer (a few per 10,000).
+    capacity = max(4096, rows.out_h * rows.row_size // (128 * chunks))
+    return bins, np.empty((chunks, capacity), np.uint32), np.zeros(chunks, np.int64)
 
 
 def _fused_pixels(rows, buffer, mode, shift, scale, maxval, options, stats, out):

@@ -359,14 +359,26 @@ class FilterRows:
             (0, 2), (tail, self.out_h)]
 
 
-    def stats(self, level: int, wanted, arrays, bias, relu) -> list[tuple[int, int]]:
+    def stats(self, level: int, wanted, arrays, bias, relu, step: int = 1, kept=None,
+              kept_count=None) -> list[tuple[int, int]]:
         """Scan the rows ``_stats_3x3`` covers into ``arrays`` (``RangeStats.arrays()``);
         only when ``fused()``. Returns the number of values scanned and the ``(start, stop)``
-        blocks left for ``compute``, as ``pixels`` does."""
+        blocks left for ``compute``, as ``pixels`` does.
+
+        step : scan one pair of rows in each ``step`` only (a sample; the count returned is
+            then that of all the pairs, not of those scanned)
+        kept, kept_count : level 0 only, (chunks, capacity) uint32 and (chunks,) int64: also
+            keep the bits of ``|x|`` whose top 16 bits lie in ``[wanted[0], wanted[1]]``
+            (``kept_count`` counts them all, past the capacity too)
+        """
         lows, highs, hist, low_hist = arrays
+        if kept is None:
+            kept, kept_count = np.zeros((lows.shape[0], 0), np.uint32), np.zeros(
+                lows.shape[0], np.int64)
         src = self.image.reshape(self.height, -1)
         _stats_3x3(src, self.weights, self.channels, self.mode, self.cval, self.pad_left,
-                   np.float32(bias), relu, level, wanted, lows, highs, hist, low_hist)
+                   np.float32(bias), relu, level, wanted, lows, highs, hist, low_hist, step,
+                   kept, kept_count)
         tail = 2 * ((self.out_h - 1) // 2)
         return max(0, tail - 2) * self.row_size, [(0, 2), (tail, self.out_h)]
 
@@ -451,24 +463,34 @@ def _pixels_3x3(src, kernel, channels, mode, cval, pad_left, bias, relu, mapping
 
 @njit_parallel
 def _stats_3x3(src, kernel, channels, mode, cval, pad_left, bias, relu, level, wanted, lows,
-               highs, hist, low_hist):
+               highs, hist, low_hist, step, kept, kept_count):
     """The range statistics of ``_pixels_3x3``'s rows, without writing them anywhere.
 
     level 0: per chunk, min and max of the finished values and (if ``hist`` has 65536
-    columns) a histogram of the top 16 bits of ``|x|``; level 1: histograms of the low 16
-    bits of the values whose top bits are ``wanted[0]``/``wanted[1]`` (see quantize.py).
+    columns) a histogram of the top 16 bits of ``|x|``, and if ``kept`` has columns, the
+    bits of ``|x|`` whose top 16 bits lie in ``[wanted[0], wanted[1]]``; level 1: histograms
+    of the low 16 bits of the values whose top bits are ``wanted[0]``/``wanted[1]`` (see
+    quantize.py). Only one pair of rows in each run of ``step`` is scanned.
     lows, highs : (chunks,) float32; hist : (chunks, 65536 or 1); low_hist : (chunks, 2, 65536)
+    kept : (chunks, capacity) uint32; kept_count : (chunks,) int64, += every value in range
     """
     height, row_size = src.shape
     chunks = lows.shape[0]
     pairs = height // 2
     with_hist = hist.shape[1] > 1
+    keep = kept.shape[1] > 0
+    capacity = kept.shape[1]
     for c in prange(chunks):
         window = np.empty((WINDOW_ROWS, row_size), dtype=np.float32)
         base, filled = 0, 0
         acc = np.empty((2, row_size), dtype=np.float32)
         lo, hi = lows[c], highs[c]
+        n_kept = kept_count[c]
         for pair in range(c * pairs // chunks, (c + 1) * pairs // chunks):
+            # One pair in each run of ``step``, at an offset that moves from run to run: a
+            # fixed one sampled the same row of every JPEG block (their edges filter high).
+            if step > 1 and pair % step != (pair // step) % step:
+                continue
             i = 2 * pair
             top = i - 1
             if top < 0 or top + 3 >= height or i + 1 >= height:
@@ -481,7 +503,17 @@ def _stats_3x3(src, kernel, channels, mode, cval, pad_left, bias, relu, level, w
                 bits = values.view(np.uint32)
                 if level == 0:
                     lo, hi = _row_extent(values, lo, hi)
-                    if with_hist:
+                    if with_hist and keep:
+                        first, last = wanted[0], wanted[1]
+                        for t in range(row_size):
+                            b = bits[t] & np.uint32(0x7FFFFFFF)
+                            high = b >> 16
+                            hist[c, high] += 1
+                            if first <= high <= last:
+                                if n_kept < capacity:
+                                    kept[c, n_kept] = b
+                                n_kept += 1
+                    elif with_hist:
                         for t in range(row_size):
                             hist[c, (bits[t] & np.uint32(0x7FFFFFFF)) >> 16] += 1
                 else:
@@ -493,6 +525,7 @@ def _stats_3x3(src, kernel, channels, mode, cval, pad_left, bias, relu, level, w
                         if high == wanted[1]:
                             low_hist[c, 1, b & np.uint32(0xFFFF)] += 1
         lows[c], highs[c] = lo, hi
+        kept_count[c] = n_kept
 
 
 @njit_exact
