@@ -105,6 +105,12 @@ def test_one_pass_3x3_pixels_are_bit_identical_to_the_float_path(rng, border):
         pixels, stats = filter_to_pixels(image, flt, options, mode, maxval)
         np.testing.assert_array_equal(pixels, expected)
         assert stats == expected_stats
+        copy = image.copy()  # the one-pass kernel writing over its own source rows
+        pixels, stats = filter_to_pixels(copy, flt, options, mode, maxval, budget=64,
+                                         overwrite=True)
+        np.testing.assert_array_equal(pixels, expected)
+        assert stats == expected_stats
+        assert height < 32 or np.shares_memory(pixels, copy)
 
 
 def _photo_like(rng, shape):
@@ -137,6 +143,12 @@ def test_edges_percentile_from_values_kept_in_the_first_scan(rng, monkeypatch, g
         options = FilterOptions(border="reflect")
         expected, expected_stats = float_path(image, flt, options, "edges", 255.0, np.uint8)
         pixels, stats = filter_to_pixels(image, flt, options, "edges", 255.0)
+        np.testing.assert_array_equal(pixels, expected)
+        assert stats == expected_stats
+        copy = image.copy()
+        pixels, stats = filter_to_pixels(copy, flt, options, "edges", 255.0, budget=4000,
+                                         overwrite=True)
+        assert np.shares_memory(pixels, copy)
         np.testing.assert_array_equal(pixels, expected)
         assert stats == expected_stats
     assert taken and all(taken) == (guess == "sampled")

@@ -343,8 +343,11 @@ class FilterRows:
     def pixels(self, mapping: int, shift, scale, maxval, out_scale, out_max, bias, relu,
                out: np.ndarray, chunks: int = 16):
         """The rows ``_pixels_3x3`` covers, straight into ``out`` (H, W*C); only when
-        ``fused()``. Returns (min, max, cut) over those rows and the ``(start, stop)``
-        blocks left for ``compute`` (the first and last rows, which read past the edge)."""
+        ``fused()``. Returns (min, max, cut) over those rows; ``left_by_pixels()`` gives the
+        blocks left for ``compute`` (the first and last rows, which read past the edge).
+
+        ``out`` may be the image itself (C-contiguous, same dtype): its rows are then
+        written over as they are read; compute the blocks left over first."""
         lows = np.full(chunks, np.inf, np.float32)
         highs = np.full(chunks, -np.inf, np.float32)
         outside = np.zeros(chunks, np.int64)
@@ -352,11 +355,15 @@ class FilterRows:
         f32 = np.float32
         _pixels_3x3(src, self.weights, self.channels, self.mode, self.cval, self.pad_left,
                     f32(bias), relu, mapping, f32(shift), f32(scale), f32(maxval),
-                    f32(out_scale), f32(out_max), out, lows, highs, outside)
-        # The pairs it skipped: the first, and those whose window passes the bottom edge.
+                    f32(out_scale), f32(out_max), out, lows, highs, outside,
+                    np.may_share_memory(out, src))
+        return float(lows.min()), float(highs.max()), int(outside.sum())
+
+    def left_by_pixels(self) -> list[tuple[int, int]]:
+        """The ``(start, stop)`` output rows ``pixels`` and ``stats`` leave for ``compute``:
+        the first pair, and those whose window passes the bottom edge."""
         tail = 2 * ((self.out_h - 1) // 2)
-        return (float(lows.min()), float(highs.max()), int(outside.sum())), [
-            (0, 2), (tail, self.out_h)]
+        return [(0, 2), (tail, self.out_h)]
 
 
     def stats(self, level: int, wanted, arrays, bias, relu, step: int = 1, kept=None,
@@ -380,7 +387,7 @@ class FilterRows:
                    np.float32(bias), relu, level, wanted, lows, highs, hist, low_hist, step,
                    kept, kept_count)
         tail = 2 * ((self.out_h - 1) // 2)
-        return max(0, tail - 2) * self.row_size, [(0, 2), (tail, self.out_h)]
+        return max(0, tail - 2) * self.row_size, self.left_by_pixels()
 
 
 def _check(image: np.ndarray, kernel: np.ndarray, op: str, border: str, stride: int) -> None:
@@ -410,50 +417,77 @@ WINDOW_ROWS = 10
 
 
 @njit
-def _pair_3x3(src, window, base, filled, top, kernel, channels, mode, cval, pad_left, acc):
+def _pair_3x3(src, window, base, filled, top, halo, first_row, stop, kernel, channels, mode,
+              cval, pad_left, acc):
     """Output rows ``top + 1`` and ``top + 2`` of a 3x3 filter of the integer image ``src``
     into ``acc[0]``, ``acc[1]``, from ``window``: ``WINDOW_ROWS`` source rows widened to
     float32 from row ``base`` on (``filled`` of them). The window moves on only when the pair
-    needs rows past it, so each source row is widened once, not twice. Returns the window's
-    new ``(base, filled)``."""
+    needs rows past it, carrying the rows it still needs and widening only new ones, so each
+    source row is widened once. Returns the window's new ``(base, filled)``.
+
+    Rows ``first_row`` and ``stop`` are taken from ``halo[0]``/``halo[1]`` (widened before,
+    when another thread may have written over them since), and no row past ``stop`` is read:
+    so ``src`` may be the output of the same pass (see ``_pixels_3x3``).
+    """
     height, row_size = src.shape
     if top + 4 > base + filled:
-        base, filled = top, min(WINDOW_ROWS, height - top)
-        for r in range(filled):
-            srow, wrow = src[top + r], window[r]
-            for t in range(row_size):
-                wrow[t] = np.float32(srow[t])
+        carried = max(0, base + filled - top)
+        for r in range(carried):  # forward, so a row is read before it is written over
+            window[r, :] = window[top - base + r]
+        filled = min(WINDOW_ROWS, height - top, stop + 1 - top)
+        for r in range(carried, filled):
+            row, wrow = top + r, window[r]
+            if row == first_row or row == stop:
+                wrow[:] = halo[0] if row == first_row else halo[1]
+            else:
+                srow = src[row]
+                for t in range(row_size):
+                    wrow[t] = np.float32(srow[t])
+        base = top
     _rows_3x3(window, kernel, channels, mode, cval, top - base, pad_left, acc[0], acc[1])
     return base, filled
 
 
 @njit_parallel
 def _pixels_3x3(src, kernel, channels, mode, cval, pad_left, bias, relu, mapping, shift, scale,
-                maxval, out_scale, out_max, dst, lows, highs, outside):
+                maxval, out_scale, out_max, dst, lows, highs, outside, in_place):
     """``_correlate_rows`` of an integer image with a 3x3 kernel at stride 1, straight to
     pixels: each pair of output rows whose four source rows lie inside the image is widened
     to float32, summed by ``_rows_3x3`` (the same code as the float path, so the same sums),
     finished and mapped by ``_pixel_row`` into ``dst``. Other pairs are left to the caller.
 
-    src : (H, W*C) uint8 or uint16; dst : (H, W*C) uint8 or uint16
+    src : (H, W*C) uint8 or uint16; dst : (H, W*C) uint8 or uint16, or ``src`` itself when
+    ``in_place``: a run of pairs reads the row above its first output row and the row below
+    its last, which the neighbouring runs write, so those two rows are widened first
     lows, highs : (chunks,) float32 running min/max of the finished values, outside : (chunks,)
     int64 count of values the mapping cut; work is split into ``chunks`` runs of row pairs.
     """
     height, row_size = src.shape
     chunks = lows.shape[0]
     pairs = height // 2
+    halos = np.zeros((chunks, 2, row_size if in_place else 0), dtype=np.float32)
+    if in_place:
+        for c in prange(chunks):
+            for k, row in enumerate((2 * (c * pairs // chunks) - 1,
+                                     2 * ((c + 1) * pairs // chunks))):
+                if 0 <= row < height:
+                    srow, hrow = src[row], halos[c, k]
+                    for t in range(row_size):
+                        hrow[t] = np.float32(srow[t])
     for c in prange(chunks):
         window = np.empty((WINDOW_ROWS, row_size), dtype=np.float32)
         base, filled = 0, 0
         acc = np.empty((2, row_size), dtype=np.float32)
         lo, hi, cut = lows[c], highs[c], outside[c]
-        for pair in range(c * pairs // chunks, (c + 1) * pairs // chunks):
+        start, stop = c * pairs // chunks, (c + 1) * pairs // chunks
+        first_row, last_row = (2 * start - 1, 2 * stop) if in_place else (-1, height)
+        for pair in range(start, stop):
             i = 2 * pair
             top = i - 1
             if top < 0 or top + 3 >= height or i + 1 >= height:
                 continue
-            base, filled = _pair_3x3(src, window, base, filled, top, kernel, channels, mode,
-                                     cval, pad_left, acc)
+            base, filled = _pair_3x3(src, window, base, filled, top, halos[c], first_row,
+                                     last_row, kernel, channels, mode, cval, pad_left, acc)
             for r in range(2):
                 cut += _pixel_row(acc[r], bias, relu, mapping, shift, scale, maxval,
                                   out_scale, out_max, dst[i + r])
@@ -480,6 +514,7 @@ def _stats_3x3(src, kernel, channels, mode, cval, pad_left, bias, relu, level, w
     with_hist = hist.shape[1] > 1
     keep = kept.shape[1] > 0
     capacity = kept.shape[1]
+    no_halo = np.zeros((2, row_size), dtype=np.float32)
     for c in prange(chunks):
         window = np.empty((WINDOW_ROWS, row_size), dtype=np.float32)
         base, filled = 0, 0
@@ -495,8 +530,8 @@ def _stats_3x3(src, kernel, channels, mode, cval, pad_left, bias, relu, level, w
             top = i - 1
             if top < 0 or top + 3 >= height or i + 1 >= height:
                 continue
-            base, filled = _pair_3x3(src, window, base, filled, top, kernel, channels, mode,
-                                     cval, pad_left, acc)
+            base, filled = _pair_3x3(src, window, base, filled, top, no_halo, -1, height,
+                                     kernel, channels, mode, cval, pad_left, acc)
             for r in range(2):
                 values = acc[r]
                 _finish_row(values, bias, relu)
