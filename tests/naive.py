@@ -61,3 +61,24 @@ def convolve(image, kernel, **kw):
 def relu(x):
     x = np.asarray(x, dtype=np.float64)
     return np.where(x > 0, x, 0.0)
+
+
+def png_filter_choice(rows, above, bpp):
+    """The PNG filter type (0 None, 1 Sub, 2 Up) ``ops.png.filter_rows`` picks for each row:
+    the lowest score, Up then Sub on ties, where a row's score under a filter is
+    sum over bytes of min(b, 256 - b) + 256 for each byte unlike the one before (the first
+    byte always counts as unlike)."""
+    choices = []
+    for y, row in enumerate(rows.astype(int)):
+        prev = (above if y == 0 else rows[y - 1]).astype(int)
+        left = np.concatenate([np.zeros(bpp, int), row[:-bpp] if bpp < len(row) else []])
+        scores = []
+        for values in (row, (row - left[:len(row)]) % 256, (row - prev) % 256):
+            score, last = 0, None
+            for b in values:
+                score += min(b, 256 - b) + (256 if b != last else 0)
+                last = b
+            scores.append(score)
+        none, sub, up = scores
+        choices.append(2 if up <= sub and up <= none else (1 if sub <= none else 0))
+    return choices

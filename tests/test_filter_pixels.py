@@ -18,7 +18,9 @@ from cnnkit.imaging import kernels
 from cnnkit.imaging.encode import _adler32_combine, png_bytes
 from cnnkit.imaging.filtering import FilterOptions, apply_filter, filter_to_pixels
 from cnnkit.ops.filter2d import BORDERS, FilterRows, filter2d
+from cnnkit.ops.png import filter_rows, unfilter_rows
 from cnnkit.ops.quantize import RangeStats
+from tests import naive
 from tests.conftest import ROOT, invoke
 
 
@@ -103,6 +105,67 @@ def test_one_pass_3x3_pixels_are_bit_identical_to_the_float_path(rng, border):
         pixels, stats = filter_to_pixels(image, flt, options, mode, maxval)
         np.testing.assert_array_equal(pixels, expected)
         assert stats == expected_stats
+        copy = image.copy()  # the one-pass kernel writing over its own source rows
+        pixels, stats = filter_to_pixels(copy, flt, options, mode, maxval, budget=64,
+                                         overwrite=True)
+        np.testing.assert_array_equal(pixels, expected)
+        assert stats == expected_stats
+        assert height < 32 or np.shares_memory(pixels, copy)
+
+
+def _photo_like(rng, shape):
+    """Smooth shading, a few hard edges and grain: a spread of filter values with a tail."""
+    rows, cols = np.mgrid[0:shape[0], 0:shape[1]]
+    base = 120 + 60 * np.sin(rows / 17.0) * np.cos(cols / 23.0) + 50 * ((rows // 40 + cols // 30) % 2)
+    base = base[..., None] if len(shape) == 3 else base
+    return np.clip(base + rng.normal(0, 6, shape), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("guess", ["sampled", "wrong"])
+def test_edges_percentile_from_values_kept_in_the_first_scan(rng, monkeypatch, guess):
+    """The one-pass 3x3 scan keeps the values of the bins a sample points at, and needs no
+    second scan when they hold the percentile; a wrong guess falls back to the second scan.
+    Either way the pixels and statistics are the float path's, bit for bit."""
+    from cnnkit.ops import quantize
+
+    taken = []
+    take = quantize.RangeStats.take_kept
+    monkeypatch.setattr(quantize.RangeStats, "take_kept",
+                        lambda self, *a: taken.append(take(self, *a)) or taken[-1])
+    if guess == "wrong":  # bins far below any value of this picture's tail
+        monkeypatch.setattr(quantize.RangeStats, "candidates",
+                            lambda self, sample: np.array([0, 3], np.uint32))
+    image = _photo_like(rng, (300, 140, 3))
+    for name in ("laplacian", "sobel", "sharpen"):
+        flt = kernels.build(name)
+        if flt.magnitude:
+            continue
+        options = FilterOptions(border="reflect")
+        expected, expected_stats = float_path(image, flt, options, "edges", 255.0, np.uint8)
+        pixels, stats = filter_to_pixels(image, flt, options, "edges", 255.0)
+        np.testing.assert_array_equal(pixels, expected)
+        assert stats == expected_stats
+        copy = image.copy()
+        pixels, stats = filter_to_pixels(copy, flt, options, "edges", 255.0, budget=4000,
+                                         overwrite=True)
+        assert np.shares_memory(pixels, copy)
+        np.testing.assert_array_equal(pixels, expected)
+        assert stats == expected_stats
+    assert taken and all(taken) == (guess == "sampled")
+
+
+def test_kept_values_are_refused_when_some_were_dropped():
+    stats = RangeStats(99.9)
+    values = np.linspace(0, 100, 5000, dtype=np.float32).reshape(1, -1)
+    stats.add(values)
+    bins = stats.wanted().copy()
+    bits = values.view(np.uint32).ravel() & 0x7FFFFFFF
+    inside = bits[(bits >> 16 >= bins[0]) & (bits >> 16 <= bins[1])]
+    kept = np.zeros((2, inside.size), np.uint32)
+    kept[0] = inside
+    assert not stats.take_kept(bins, kept[:, :-1], np.array([inside.size, 0]))  # one dropped
+    assert stats.take_kept(bins, kept, np.array([inside.size, 0]))
+    assert stats.percentile() == float(np.percentile(values, 99.9))
 
 
 def test_filtering_a_picture_allocates_little_beyond_the_result(rng):
@@ -122,6 +185,21 @@ def test_adler32_of_joined_pieces(rng):
     for _ in range(50):
         a, b = rng.bytes(int(rng.integers(0, 300))), rng.bytes(int(rng.integers(0, 300)))
         assert _adler32_combine(zlib.adler32(a), zlib.adler32(b), len(b)) == zlib.adler32(a + b)
+
+
+@pytest.mark.parametrize("bpp", [1, 2, 3, 4, 6, 8])
+def test_png_row_filters_pick_the_lowest_score_and_invert(rng, bpp):
+    for width in (1, 2, 5, 33):
+        rows = rng.integers(0, 256, (6, width * bpp)).astype(np.uint8)
+        rows[1] = rows[0]  # Up wins
+        rows[2, bpp:] = rows[2, :-bpp] if width > 1 else rows[2, bpp:]
+        rows[3] //= 60  # runs: None or Sub
+        above = rng.integers(0, 256, width * bpp).astype(np.uint8)
+        lines = filter_rows(rows, above, bpp)
+        assert list(lines[:, 0]) == naive.png_filter_choice(rows, above, bpp)
+        with_above = np.vstack([np.concatenate([[0], above]), lines])
+        with_above[1:, 0] = lines[:, 0]
+        np.testing.assert_array_equal(unfilter_rows(with_above, bpp)[1:], rows)
 
 
 @pytest.mark.parametrize("compression", ["fast", "small"])

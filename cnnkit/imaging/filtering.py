@@ -119,13 +119,16 @@ def filter_to_pixels(image: np.ndarray, flt: Filter, options: FilterOptions, mod
     stats = RangeStats(100 - EDGES_SATURATED if mode == "edges" else None)
     scan_fused = len(makers) == 1 and first.fused()
     if mode in ("stretch", "edges") and scan_fused:  # scanned where the values are made
-        scanned, left = first.stats(0, np.zeros(2, np.uint32), stats.arrays(), options.bias,
-                                    options.relu)
+        bins, kept, kept_count = _percentile_candidates(first, stats, options)
+        scanned, left = first.stats(0, bins, stats.arrays(), options.bias, options.relu,
+                                    kept=kept, kept_count=kept_count)
         stats.count += scanned
         for start, stop in left:
             stats.add(filtered(start, stop))
         if stats.needs_refine():
-            first.stats(1, stats.wanted(), stats.arrays(), options.bias, options.relu)
+            if kept is None or not stats.take_kept(bins, kept, kept_count):
+                first.stats(1, stats.wanted(), stats.arrays(), options.bias, options.relu)
+            kept = None  # no longer needed: lowers the peak of the pixel pass
             for start, stop in left:
                 stats.refine(filtered(start, stop))
     elif mode in ("stretch", "edges"):
@@ -143,8 +146,7 @@ def filter_to_pixels(image: np.ndarray, flt: Filter, options: FilterOptions, mod
     out = (image.reshape(first.out_h, first.row_size) if in_place
            else np.empty((first.out_h, first.row_size), out_dtype))
     outside = np.zeros(first.out_h, np.int64)
-    if (not in_place and len(makers) == 1 and first.fused()
-            and out.dtype in (np.uint8, np.uint16)):
+    if len(makers) == 1 and first.fused() and out.dtype in (np.uint8, np.uint16):
         return _fused_pixels(first, buffers[0], mode, shift, scale, maxval, options, stats,
                              out)
     # In place, a block's pixels wait until the next block has read the rows it shares with
@@ -209,22 +211,54 @@ def _light_pixels(image, flt, options, mode, maxval, out_dtype):
     return pixels, {"min": low, "max": high, "clipped": 100.0 * cut / pixels.size}
 
 
+def _percentile_candidates(rows, stats, options):
+    """For the one-pass 3x3 scan of ``edges``: the top-16-bit bins likely to hold the
+    percentile, guessed from one pair of rows in every ``step``, and the arrays the first scan
+    keeps those bins' values in, so that the exact percentile usually needs no second scan
+    of the picture (``RangeStats.take_kept``). (zeros, None, None) when there is no guess."""
+    from cnnkit.ops.quantize import RangeStats
+
+    none = np.zeros(2, np.uint32), None, None
+    pairs = rows.out_h // 2
+    if stats.q is None or pairs < 64:
+        return none
+    step = max(2, min(16, pairs // 32))
+    sample = RangeStats(stats.q)
+    lows, highs, hist, _ = sample.arrays()
+    rows.stats(0, np.zeros(2, np.uint32), (lows, highs, hist, np.zeros((1, 2, 1), np.int64)),
+               options.bias, options.relu, step=step)
+    bins = stats.candidates(hist)
+    if bins is None:
+        return none
+    chunks = stats.arrays()[0].shape[0]
+    # Room for 1/128 of the values; a good guess keeps far fewer (a few per 10,000).
+    capacity = max(4096, rows.out_h * rows.row_size // (128 * chunks))
+    return bins, np.empty((chunks, capacity), np.uint32), np.zeros(chunks, np.int64)
+
+
 def _fused_pixels(rows, buffer, mode, shift, scale, maxval, options, stats, out):
     """The last pass of ``filter_to_pixels`` in one kernel (3x3, stride 1): source rows are
-    widened, summed and mapped a pair at a time, so only a few rows are ever float32."""
+    widened, summed and mapped a pair at a time, so only a few rows are ever float32.
+    ``out`` may be the picture itself (filtered over itself): the few edge rows the kernel
+    leaves are filtered first, while their source rows are intact, and put in last."""
     from cnnkit.ops.quantize import MAPPINGS, finish, to_pixels
 
     out_max = 255.0 if out.dtype == np.uint8 else 65535.0
     out_scale = 255.0 / maxval if out.dtype == np.uint8 else 1.0
-    (lo, hi, cut), left = rows.pixels(MAPPINGS.index(mode), shift, scale, maxval, out_scale,
-                                      out_max, options.bias, options.relu, out)
     outside = np.zeros(rows.out_h, np.int64)
-    for start, stop in left:
+    edge_rows = []
+    for start, stop in rows.left_by_pixels():
         values = rows.compute(start, stop, buffer)
         finish(values, None, options.bias, options.relu)
         if mode not in ("stretch", "edges"):
             stats.add(values)
-        to_pixels(values, mode, shift, scale, maxval, out[start:stop], outside[start:stop])
+        pixels = np.empty((stop - start, rows.row_size), out.dtype)
+        to_pixels(values, mode, shift, scale, maxval, pixels, outside[start:stop])
+        edge_rows.append((start, pixels))
+    lo, hi, cut = rows.pixels(MAPPINGS.index(mode), shift, scale, maxval, out_scale, out_max,
+                              options.bias, options.relu, out)
+    for start, pixels in edge_rows:
+        out[start:start + len(pixels)] = pixels
     count = int(outside.sum()) + cut
     if mode not in ("stretch", "edges"):
         stats.merge(lo, hi)

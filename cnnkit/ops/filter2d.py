@@ -99,13 +99,18 @@ def _row_3x3(src, kernel, channels, mode, cval, top, pad_left, acc):
     # Slices that start at 0 let LLVM prove every index is non-negative, which removes
     # Numba's wraparound branch and lets the loop vectorise.
     first, count = (lo - pad_left) * channels, (hi - lo) * channels
-    s0, s1, s2 = r0[first:], r1[first:], r2[first:]
+    # One slice per tap column, each indexed by ``t`` alone: an index ``t + channels`` may
+    # be negative as far as LLVM knows, and its wraparound select turned every such load of
+    # the vector loop into eight scalar loads.
+    c1, c2 = first + channels, first + 2 * channels
+    a0, a1, a2 = r0[first:], r0[c1:], r0[c2:]
+    b0, b1, b2 = r1[first:], r1[c1:], r1[c2:]
+    e0, e1, e2 = r2[first:], r2[c1:], r2[c2:]
     dst = acc[lo * channels:hi * channels]
-    c1, c2 = channels, 2 * channels
     for t in range(count):
-        dst[t] = (k00 * s0[t] + k01 * s0[t + c1] + k02 * s0[t + c2]
-                  + k10 * s1[t] + k11 * s1[t + c1] + k12 * s1[t + c2]
-                  + k20 * s2[t] + k21 * s2[t + c1] + k22 * s2[t + c2])
+        dst[t] = (k00 * a0[t] + k01 * a1[t] + k02 * a2[t]
+                  + k10 * b0[t] + k11 * b1[t] + k12 * b2[t]
+                  + k20 * e0[t] + k21 * e1[t] + k22 * e2[t])
     for j in range(0, lo):
         _pixel(src, kernel, channels, mode, cval, 1, top, pad_left, j, acc)
     for j in range(hi, out_w):
@@ -123,14 +128,17 @@ def _rows_3x3(src, kernel, channels, mode, cval, top, pad_left, acc, acc2):
     k20, k21, k22 = kernel[2, 0], kernel[2, 1], kernel[2, 2]
     lo, hi = _interior_columns(out_w, width, 3, 1, pad_left)
     first, count = (lo - pad_left) * channels, (hi - lo) * channels
-    s0, s1, s2, s3 = r0[first:], r1[first:], r2[first:], r3[first:]
+    c1, c2 = first + channels, first + 2 * channels  # one slice per tap, as in _row_3x3
+    s00, s01, s02 = r0[first:], r0[c1:], r0[c2:]
+    s10, s11, s12 = r1[first:], r1[c1:], r1[c2:]
+    s20, s21, s22 = r2[first:], r2[c1:], r2[c2:]
+    s30, s31, s32 = r3[first:], r3[c1:], r3[c2:]
     dst, dst2 = acc[lo * channels:hi * channels], acc2[lo * channels:hi * channels]
-    c1, c2 = channels, 2 * channels
     for t in range(count):
-        a0, a1, a2 = s0[t], s0[t + c1], s0[t + c2]
-        b0, b1, b2 = s1[t], s1[t + c1], s1[t + c2]
-        c0_, c1_, c2_ = s2[t], s2[t + c1], s2[t + c2]
-        d0, d1, d2 = s3[t], s3[t + c1], s3[t + c2]
+        a0, a1, a2 = s00[t], s01[t], s02[t]
+        b0, b1, b2 = s10[t], s11[t], s12[t]
+        c0_, c1_, c2_ = s20[t], s21[t], s22[t]
+        d0, d1, d2 = s30[t], s31[t], s32[t]
         dst[t] = (k00 * a0 + k01 * a1 + k02 * a2 + k10 * b0 + k11 * b1 + k12 * b2
                   + k20 * c0_ + k21 * c1_ + k22 * c2_)
         dst2[t] = (k00 * b0 + k01 * b1 + k02 * b2 + k10 * c0_ + k11 * c1_ + k12 * c2_
@@ -318,8 +326,11 @@ class FilterRows:
     def pixels(self, mapping: int, shift, scale, maxval, out_scale, out_max, bias, relu,
                out: np.ndarray, chunks: int = 16):
         """The rows ``_pixels_3x3`` covers, straight into ``out`` (H, W*C); only when
-        ``fused()``. Returns (min, max, cut) over those rows and the ``(start, stop)``
-        blocks left for ``compute`` (the first and last rows, which read past the edge)."""
+        ``fused()``. Returns (min, max, cut) over those rows; ``left_by_pixels()`` gives the
+        blocks left for ``compute`` (the first and last rows, which read past the edge).
+
+        ``out`` may be the image itself (C-contiguous, same dtype): its rows are then
+        written over as they are read; compute the blocks left over first."""
         lows = np.full(chunks, np.inf, np.float32)
         highs = np.full(chunks, -np.inf, np.float32)
         outside = np.zeros(chunks, np.int64)
@@ -327,23 +338,39 @@ class FilterRows:
         f32 = np.float32
         _pixels_3x3(src, self.weights, self.channels, self.mode, self.cval, self.pad_left,
                     f32(bias), relu, mapping, f32(shift), f32(scale), f32(maxval),
-                    f32(out_scale), f32(out_max), out, lows, highs, outside)
-        # The pairs it skipped: the first, and those whose window passes the bottom edge.
+                    f32(out_scale), f32(out_max), out, lows, highs, outside,
+                    np.may_share_memory(out, src))
+        return float(lows.min()), float(highs.max()), int(outside.sum())
+
+    def left_by_pixels(self) -> list[tuple[int, int]]:
+        """The ``(start, stop)`` output rows ``pixels`` and ``stats`` leave for ``compute``:
+        the first pair, and those whose window passes the bottom edge."""
         tail = 2 * ((self.out_h - 1) // 2)
-        return (float(lows.min()), float(highs.max()), int(outside.sum())), [
-            (0, 2), (tail, self.out_h)]
+        return [(0, 2), (tail, self.out_h)]
 
 
-    def stats(self, level: int, wanted, arrays, bias, relu) -> list[tuple[int, int]]:
+    def stats(self, level: int, wanted, arrays, bias, relu, step: int = 1, kept=None,
+              kept_count=None) -> list[tuple[int, int]]:
         """Scan the rows ``_stats_3x3`` covers into ``arrays`` (``RangeStats.arrays()``);
         only when ``fused()``. Returns the number of values scanned and the ``(start, stop)``
-        blocks left for ``compute``, as ``pixels`` does."""
+        blocks left for ``compute``, as ``pixels`` does.
+
+        step : scan one pair of rows in each ``step`` only (a sample; the count returned is
+            then that of all the pairs, not of those scanned)
+        kept, kept_count : level 0 only, (chunks, capacity) uint32 and (chunks,) int64: also
+            keep the bits of ``|x|`` whose top 16 bits lie in ``[wanted[0], wanted[1]]``
+            (``kept_count`` counts them all, past the capacity too)
+        """
         lows, highs, hist, low_hist = arrays
+        if kept is None:
+            kept, kept_count = np.zeros((lows.shape[0], 0), np.uint32), np.zeros(
+                lows.shape[0], np.int64)
         src = self.image.reshape(self.height, -1)
         _stats_3x3(src, self.weights, self.channels, self.mode, self.cval, self.pad_left,
-                   np.float32(bias), relu, level, wanted, lows, highs, hist, low_hist)
+                   np.float32(bias), relu, level, wanted, lows, highs, hist, low_hist, step,
+                   kept, kept_count)
         tail = 2 * ((self.out_h - 1) // 2)
-        return max(0, tail - 2) * self.row_size, [(0, 2), (tail, self.out_h)]
+        return max(0, tail - 2) * self.row_size, self.left_by_pixels()
 
 
 # Source rows widened to float32 at once by the one-pass 3x3 kernels: four pairs of output
@@ -352,50 +379,77 @@ WINDOW_ROWS = 10
 
 
 @njit
-def _pair_3x3(src, window, base, filled, top, kernel, channels, mode, cval, pad_left, acc):
+def _pair_3x3(src, window, base, filled, top, halo, first_row, stop, kernel, channels, mode,
+              cval, pad_left, acc):
     """Output rows ``top + 1`` and ``top + 2`` of a 3x3 filter of the integer image ``src``
     into ``acc[0]``, ``acc[1]``, from ``window``: ``WINDOW_ROWS`` source rows widened to
     float32 from row ``base`` on (``filled`` of them). The window moves on only when the pair
-    needs rows past it, so each source row is widened once, not twice. Returns the window's
-    new ``(base, filled)``."""
+    needs rows past it, carrying the rows it still needs and widening only new ones, so each
+    source row is widened once. Returns the window's new ``(base, filled)``.
+
+    Rows ``first_row`` and ``stop`` are taken from ``halo[0]``/``halo[1]`` (widened before,
+    when another thread may have written over them since), and no row past ``stop`` is read:
+    so ``src`` may be the output of the same pass (see ``_pixels_3x3``).
+    """
     height, row_size = src.shape
     if top + 4 > base + filled:
-        base, filled = top, min(WINDOW_ROWS, height - top)
-        for r in range(filled):
-            srow, wrow = src[top + r], window[r]
-            for t in range(row_size):
-                wrow[t] = np.float32(srow[t])
+        carried = max(0, base + filled - top)
+        for r in range(carried):  # forward, so a row is read before it is written over
+            window[r, :] = window[top - base + r]
+        filled = min(WINDOW_ROWS, height - top, stop + 1 - top)
+        for r in range(carried, filled):
+            row, wrow = top + r, window[r]
+            if row == first_row or row == stop:
+                wrow[:] = halo[0] if row == first_row else halo[1]
+            else:
+                srow = src[row]
+                for t in range(row_size):
+                    wrow[t] = np.float32(srow[t])
+        base = top
     _rows_3x3(window, kernel, channels, mode, cval, top - base, pad_left, acc[0], acc[1])
     return base, filled
 
 
 @njit_parallel
 def _pixels_3x3(src, kernel, channels, mode, cval, pad_left, bias, relu, mapping, shift, scale,
-                maxval, out_scale, out_max, dst, lows, highs, outside):
+                maxval, out_scale, out_max, dst, lows, highs, outside, in_place):
     """``_correlate_rows`` of an integer image with a 3x3 kernel at stride 1, straight to
     pixels: each pair of output rows whose four source rows lie inside the image is widened
     to float32, summed by ``_rows_3x3`` (the same code as the float path, so the same sums),
     finished and mapped by ``_pixel_row`` into ``dst``. Other pairs are left to the caller.
 
-    src : (H, W*C) uint8 or uint16; dst : (H, W*C) uint8 or uint16
+    src : (H, W*C) uint8 or uint16; dst : (H, W*C) uint8 or uint16, or ``src`` itself when
+    ``in_place``: a run of pairs reads the row above its first output row and the row below
+    its last, which the neighbouring runs write, so those two rows are widened first
     lows, highs : (chunks,) float32 running min/max of the finished values, outside : (chunks,)
     int64 count of values the mapping cut; work is split into ``chunks`` runs of row pairs.
     """
     height, row_size = src.shape
     chunks = lows.shape[0]
     pairs = height // 2
+    halos = np.zeros((chunks, 2, row_size if in_place else 0), dtype=np.float32)
+    if in_place:
+        for c in prange(chunks):
+            for k, row in enumerate((2 * (c * pairs // chunks) - 1,
+                                     2 * ((c + 1) * pairs // chunks))):
+                if 0 <= row < height:
+                    srow, hrow = src[row], halos[c, k]
+                    for t in range(row_size):
+                        hrow[t] = np.float32(srow[t])
     for c in prange(chunks):
         window = np.empty((WINDOW_ROWS, row_size), dtype=np.float32)
         base, filled = 0, 0
         acc = np.empty((2, row_size), dtype=np.float32)
         lo, hi, cut = lows[c], highs[c], outside[c]
-        for pair in range(c * pairs // chunks, (c + 1) * pairs // chunks):
+        start, stop = c * pairs // chunks, (c + 1) * pairs // chunks
+        first_row, last_row = (2 * start - 1, 2 * stop) if in_place else (-1, height)
+        for pair in range(start, stop):
             i = 2 * pair
             top = i - 1
             if top < 0 or top + 3 >= height or i + 1 >= height:
                 continue
-            base, filled = _pair_3x3(src, window, base, filled, top, kernel, channels, mode,
-                                     cval, pad_left, acc)
+            base, filled = _pair_3x3(src, window, base, filled, top, halos[c], first_row,
+                                     last_row, kernel, channels, mode, cval, pad_left, acc)
             for r in range(2):
                 cut += _pixel_row(acc[r], bias, relu, mapping, shift, scale, maxval,
                                   out_scale, out_max, dst[i + r])
@@ -405,37 +459,58 @@ def _pixels_3x3(src, kernel, channels, mode, cval, pad_left, bias, relu, mapping
 
 @njit_parallel
 def _stats_3x3(src, kernel, channels, mode, cval, pad_left, bias, relu, level, wanted, lows,
-               highs, hist, low_hist):
+               highs, hist, low_hist, step, kept, kept_count):
     """The range statistics of ``_pixels_3x3``'s rows, without writing them anywhere.
 
     level 0: per chunk, min and max of the finished values and (if ``hist`` has 65536
-    columns) a histogram of the top 16 bits of ``|x|``; level 1: histograms of the low 16
-    bits of the values whose top bits are ``wanted[0]``/``wanted[1]`` (see quantize.py).
+    columns) a histogram of the top 16 bits of ``|x|``, and if ``kept`` has columns, the
+    bits of ``|x|`` whose top 16 bits lie in ``[wanted[0], wanted[1]]``; level 1: histograms
+    of the low 16 bits of the values whose top bits are ``wanted[0]``/``wanted[1]`` (see
+    quantize.py). Only one pair of rows in each run of ``step`` is scanned.
     lows, highs : (chunks,) float32; hist : (chunks, 65536 or 1); low_hist : (chunks, 2, 65536)
+    kept : (chunks, capacity) uint32; kept_count : (chunks,) int64, += every value in range
     """
     height, row_size = src.shape
     chunks = lows.shape[0]
     pairs = height // 2
     with_hist = hist.shape[1] > 1
+    keep = kept.shape[1] > 0
+    capacity = kept.shape[1]
+    no_halo = np.zeros((2, row_size), dtype=np.float32)
     for c in prange(chunks):
         window = np.empty((WINDOW_ROWS, row_size), dtype=np.float32)
         base, filled = 0, 0
         acc = np.empty((2, row_size), dtype=np.float32)
         lo, hi = lows[c], highs[c]
+        n_kept = kept_count[c]
         for pair in range(c * pairs // chunks, (c + 1) * pairs // chunks):
+            # One pair in each run of ``step``, at an offset that moves from run to run: a
+            # fixed one sampled the same row of every JPEG block (their edges filter high).
+            if step > 1 and pair % step != (pair // step) % step:
+                continue
             i = 2 * pair
             top = i - 1
             if top < 0 or top + 3 >= height or i + 1 >= height:
                 continue
-            base, filled = _pair_3x3(src, window, base, filled, top, kernel, channels, mode,
-                                     cval, pad_left, acc)
+            base, filled = _pair_3x3(src, window, base, filled, top, no_halo, -1, height,
+                                     kernel, channels, mode, cval, pad_left, acc)
             for r in range(2):
                 values = acc[r]
                 _finish_row(values, bias, relu)
                 bits = values.view(np.uint32)
                 if level == 0:
                     lo, hi = _row_extent(values, lo, hi)
-                    if with_hist:
+                    if with_hist and keep:
+                        first, last = wanted[0], wanted[1]
+                        for t in range(row_size):
+                            b = bits[t] & np.uint32(0x7FFFFFFF)
+                            high = b >> 16
+                            hist[c, high] += 1
+                            if first <= high <= last:
+                                if n_kept < capacity:
+                                    kept[c, n_kept] = b
+                                n_kept += 1
+                    elif with_hist:
                         for t in range(row_size):
                             hist[c, (bits[t] & np.uint32(0x7FFFFFFF)) >> 16] += 1
                 else:
@@ -447,6 +522,7 @@ def _stats_3x3(src, kernel, channels, mode, cval, pad_left, bias, relu, level, w
                         if high == wanted[1]:
                             low_hist[c, 1, b & np.uint32(0xFFFF)] += 1
         lows[c], highs[c] = lo, hi
+        kept_count[c] = n_kept
 
 
 @njit_exact

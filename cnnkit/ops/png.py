@@ -71,6 +71,50 @@ def unfilter_rows(rows: np.ndarray, bytes_per_pixel: int) -> np.ndarray:
     return out
 
 
+@njit
+def _cost(value, last):
+    """A filtered byte's part of a row's score (see ``_filter_rows``); both on 0-255."""
+    return min(value, 256 - value) + (np.int32(value != last) << 8)
+
+
+@njit
+def _scores(row, prev, bpp):
+    """The None, Sub and Up scores of one row (``_filter_rows``).
+
+    The first ``bpp + 1`` bytes are scored one by one (a Sub byte there has no left
+    neighbour, and the first byte no byte before it); the rest with every operand in a
+    slice of its own, indexed by ``x`` alone, so the loop carries no state and has no index
+    that might be negative, and vectorises (a running "last byte" per filter kept it scalar).
+    """
+    stride = row.shape[0]
+    head = min(stride, bpp + 1)
+    none_score, sub_score, up_score = 0, 0, 0
+    last_v, last_s, last_u = np.int32(-1), np.int32(-1), np.int32(-1)
+    for x in range(head):
+        v = np.int32(row[x])
+        s = (v - (np.int32(row[x - bpp]) if x >= bpp else 0)) & 0xFF
+        u = (v - np.int32(prev[x])) & 0xFF
+        none_score += _cost(v, last_v)
+        sub_score += _cost(s, last_s)
+        up_score += _cost(u, last_u)
+        last_v, last_s, last_u = v, s, u
+    if stride <= head:
+        return none_score, sub_score, up_score
+    # the bytes at x, x - 1, x - bpp and x - 1 - bpp, for x from bpp + 1 on
+    here, left, back, back_left = row[head:], row[bpp:], row[1:], row[:]
+    up_here, up_left = prev[head:], prev[bpp:]
+    for x in range(stride - head):
+        v, lv = np.int32(here[x]), np.int32(left[x])
+        s = (v - np.int32(back[x])) & 0xFF
+        ls = (lv - np.int32(back_left[x])) & 0xFF
+        u = (v - np.int32(up_here[x])) & 0xFF
+        lu = (lv - np.int32(up_left[x])) & 0xFF
+        none_score += _cost(v, lv)
+        sub_score += _cost(s, ls)
+        up_score += _cost(u, lu)
+    return none_score, sub_score, up_score
+
+
 @njit_parallel
 def _filter_rows(rows, above, bpp, out):
     """PNG-filter each row with whichever of None, Sub and Up scores lowest.
@@ -88,16 +132,7 @@ def _filter_rows(rows, above, bpp, out):
     for y in prange(n):
         prev = above if y == 0 else rows[y - 1]
         row = rows[y]
-        none_score, sub_score, up_score = 0, 0, 0
-        last_v, last_s, last_u = -1, -1, -1
-        for x in range(stride):
-            v = np.int32(row[x])
-            s = (v - (np.int32(row[x - bpp]) if x >= bpp else 0)) & 0xFF
-            u = (v - np.int32(prev[x])) & 0xFF
-            none_score += min(v, 256 - v) + (256 if v != last_v else 0)
-            sub_score += min(s, 256 - s) + (256 if s != last_s else 0)
-            up_score += min(u, 256 - u) + (256 if u != last_u else 0)
-            last_v, last_s, last_u = v, s, u
+        none_score, sub_score, up_score = _scores(row, prev, bpp)
         dst = out[y]
         if up_score <= sub_score and up_score <= none_score:
             dst[0] = 2
@@ -107,8 +142,9 @@ def _filter_rows(rows, above, bpp, out):
             dst[0] = 1
             for x in range(bpp):
                 dst[x + 1] = row[x]
-            for x in range(bpp, stride):
-                dst[x + 1] = row[x] - row[x - bpp]
+            tail, here, back = dst[1 + bpp:], row[bpp:], row[:]  # zero-based: vectorises
+            for x in range(stride - bpp):
+                tail[x] = here[x] - back[x]
         else:
             dst[0] = 0
             dst[1:] = row

@@ -16,6 +16,7 @@ from cnnkit.ops._jit import njit_exact_parallel, prange
 from cnnkit.ops.light import MAPPINGS, interpolate, ranks
 
 HIST_BINS = 1 << 16
+SAMPLE_MIN = 20_000  # values: below, a sample says too little about a 99.9th percentile
 
 
 @njit_exact_parallel
@@ -159,6 +160,43 @@ class RangeStats:
                                  for r in (first, second))
             self._low_hist = np.zeros((self._hist.shape[0], 2, HIST_BINS), np.int64)
         return np.array(self._wanted, np.uint32)
+
+    def candidates(self, sample: np.ndarray) -> np.ndarray | None:
+        """Top-16-bit bins ``[lo, hi]``, (2,) uint32, that very likely hold the percentile's
+        two order statistics, judged from ``sample``: (chunks, 65536) histograms of a sample
+        of the values (every so many rows). None when the sample is too small to judge.
+
+        The bins span the sample's ranks six standard deviations of a sample quantile
+        (sqrt(n q (1 - q))) either side of the percentile's, and two bins more each way;
+        ``take_kept`` checks the guess, so a wrong one costs time, never exactness.
+        """
+        counts = np.cumsum(sample.sum(axis=0))
+        n = int(counts[-1])
+        if self.q is None or n < SAMPLE_MIN:
+            return None
+        q = self.q / 100
+        rank = q * (n - 1)
+        margin = 6 * np.sqrt(n * q * (1 - q)) + 16
+        lo = int(np.searchsorted(counts, max(0, int(rank - margin)), side="right"))
+        hi = int(np.searchsorted(counts, min(n - 1, int(np.ceil(rank + margin))), side="right"))
+        return np.array([max(0, lo - 2), min(HIST_BINS - 1, hi + 2)], np.uint32)
+
+    def take_kept(self, bins: np.ndarray, kept: np.ndarray, kept_count: np.ndarray) -> bool:
+        """Do the second scan's work from values kept during the first: ``kept`` (chunks,
+        capacity) uint32 holds the bits of ``|x|`` of every value whose top 16 bits lie in
+        ``bins`` (``kept_count`` per chunk). Call once the first scan is complete. Returns
+        False, changing nothing, when a value was dropped (a chunk past its capacity) or the
+        wanted bins lie outside ``bins``: then scan a second time."""
+        wanted = self.wanted()
+        if (kept_count > kept.shape[1]).any() or not (
+                bins[0] <= wanted[0] and wanted[1] <= bins[1]):
+            return False
+        values = np.concatenate([kept[c, :int(n)] for c, n in enumerate(kept_count)])
+        high = values >> 16
+        for k in range(2):
+            self._low_hist[0, k] += np.bincount(values[high == wanted[k]] & 0xFFFF,
+                                                minlength=HIST_BINS)
+        return True
 
     def arrays(self) -> tuple[np.ndarray, ...]:
         """The accumulators, for kernels that scan values where they are made:
