@@ -69,3 +69,20 @@ def test_kernels_load_from_the_cache_without_numbas_registries(tmp_path):
                            cwd=ROOT, env=env, check=True).stdout.split() for _ in range(2)]
     assert runs[0] == ["2", "2", "True"]  # compiled: the compiler installs the registries
     assert runs[1] == ["2", "2", "False"]  # loaded from the cache: not needed
+
+
+def test_a_thread_count_chosen_before_numba_starts_holds_for_that_command_only():
+    code = ("import sys\n"
+            "from cnnkit.cli.common import hold_threads\n"
+            "hold_threads(1)\n"
+            "assert 'numba' not in sys.modules\n"
+            "from cnnkit.ops import _jit\n"
+            "import numba\n"
+            "first = numba.get_num_threads()\n"
+            "hold_threads(None)\n"
+            "print(first, numba.get_num_threads() == numba.config.NUMBA_NUM_THREADS,\n"
+            "      'NUMBA_NUM_THREADS' in __import__('os').environ)")
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_NUM_THREADS"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=ROOT, env=env, check=True)
+    assert result.stdout.split() == ["1", "True", "False"]

@@ -106,6 +106,23 @@ def test_sums_that_may_round_go_the_numba_way(monkeypatch, rng):
     assert unit == 0.25 and integers.tolist() == [[1, -2, 3]]
 
 
+def test_edge_cases_of_the_exact_sums_match_numba(monkeypatch):
+    black = np.zeros((9, 8, 3), np.uint8)
+    large_odd = kernels.Filter("custom", (np.array([[0.5000152587890625]], np.float32),))
+    numba_out, light_out, used = both_paths(monkeypatch, black, large_odd, FilterOptions(),
+                                            "clip", 255.0)
+    assert used  # 32769 / 65536: a weight past int16, on a picture whose sums are all 0
+    assert_same(numba_out, light_out)
+    # cval is read by the zero border only; the others must not trip over a non-finite one
+    picture = np.arange(80, dtype=np.uint8).reshape(10, 8)
+    for cval in (float("nan"), float("inf")):
+        numba_out, light_out, _ = both_paths(monkeypatch, picture, kernels.build("laplacian"),
+                                             FilterOptions(border="reflect", cval=cval),
+                                             "clip", 255.0)
+        assert_same(numba_out, light_out)
+    assert light.exact_units(np.array([[1.0, np.inf]], np.float32), 255) is None
+
+
 def test_border_index_is_the_kernels(rng):
     from cnnkit.ops.filter2d import _border_index
 

@@ -376,23 +376,18 @@ def image_inputs(inputs: list[Path], output: Path | None, threads: int | None,
 
 def hold_threads(threads: int | None) -> None:
     """Numba's thread count for this command (None: all cores), without starting Numba when
-    it has not started: a small picture may never need it (``ops/light.py``). Numba then
-    starts with that many threads (its own setting, ``NUMBA_NUM_THREADS``)."""
+    it has not started: a small picture may never need it (``ops/light.py``). ``ops/_jit.py``
+    applies the count when Numba starts."""
     import sys
 
-    if "numba" in sys.modules:
+    if "cnnkit.ops._jit" in sys.modules:
         from cnnkit.ops._jit import set_threads
 
         set_threads(threads)
         return
-    if threads is None:
-        return
-    import os
+    from cnnkit.ops import pending
 
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
-        os.cpu_count() or 1)
-    limit = int(os.environ.get("NUMBA_NUM_THREADS") or cores)
-    os.environ["NUMBA_NUM_THREADS"] = str(max(1, min(int(threads), limit)))
+    pending.threads = threads
 
 
 def no_images(inputs: list[Path]) -> typer.Exit:

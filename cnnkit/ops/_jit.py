@@ -62,7 +62,7 @@ else:
         import numba  # noqa: E402, F811
 import numba.core.event  # noqa: E402
 
-from cnnkit.ops import compiling  # noqa: E402
+from cnnkit.ops import compiling, pending  # noqa: E402
 
 
 def _load_numba_registries() -> None:
@@ -90,9 +90,11 @@ def _cheap_cache_loads() -> None:
     them, only the runtime that allocates arrays; the compiler refreshes the contexts itself
     before any compilation. Should a load fail without them, it is retried Numba's own way.
     """
-    from numba.core import caching
-    from numba.core.runtime import rtsys
-
+    try:
+        from numba.core import caching
+        from numba.core.runtime import rtsys
+    except ImportError:  # another Numba's layout: load its own way
+        return
     numba_load = caching.Cache.load_overload
 
     def load_overload(self, sig, target_context):
@@ -128,6 +130,9 @@ def set_threads(n: int | None) -> int:
     limit = numba.config.NUMBA_NUM_THREADS
     numba.set_num_threads(limit if n is None else max(1, min(int(n), limit)))
     return numba.get_num_threads()
+
+
+set_threads(pending.threads)  # chosen by the command before Numba started
 
 
 @njit_parallel

@@ -297,6 +297,8 @@ class FilterRows:
         first = start * self.stride - self.pad_top
         last = (stop - 1) * self.stride - self.pad_top + self.kh
         lo, hi = max(first, 0), min(last, self.height)
+        if self.border == "wrap":  # wraps round the whole image, past rows a stride skips
+            lo, hi = 0, self.height
         flat = self.image.reshape(self.height, -1) if self.image.flags.c_contiguous else None
         if flat is not None and flat.dtype == np.float32:
             src = flat[lo:hi]

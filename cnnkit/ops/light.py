@@ -65,7 +65,7 @@ def exact_units(kernel: np.ndarray, maxval: float, cval: float = 0.0):
     kernel : ndarray (kh, kw) float32; returns int64 (kh, kw) and a float.
     """
     weights = np.asarray(kernel, np.float32).astype(np.float64)
-    if not float(cval).is_integer():
+    if not np.isfinite(weights).all() or not np.isfinite(cval) or not float(cval).is_integer():
         return None
     nonzero = weights[weights != 0]
     if nonzero.size == 0:
@@ -128,8 +128,10 @@ def correlate_exact(image: np.ndarray, kernel: np.ndarray, *, units, op: str = "
     pad_top, pad_left = (0, 0) if border == "valid" else (kh // 2, kw // 2)
     rows = border_index(np.arange((out_h - 1) * stride + kh) - pad_top, height, border)
     cols = border_index(np.arange((out_w - 1) * stride + kw) - pad_left, width, border)
+    cval = cval if border == "zero" else 0.0  # the other borders never read it
     reach = max(int(image.max()), abs(int(cval))) * int(np.abs(integers).sum())
-    dtype = np.int16 if reach < (1 << 15) else np.int32
+    # The weights themselves must fit too: an all-black picture reaches 0 with any kernel.
+    dtype = np.int16 if max(reach, int(np.abs(integers).max())) < (1 << 15) else np.int32
     channels = 1 if image.ndim == 2 else image.shape[2]
     source = _bordered(image.reshape(height, -1), rows, cols, channels, dtype, int(cval))
     source = source.reshape(len(rows), len(cols), channels)
