@@ -18,8 +18,12 @@ class Levels:
     BINS = 4096
 
     def __init__(self, values: np.ndarray):
-        index = (np.clip(values, 0.0, 1.0) * (self.BINS - 1)).astype(np.intp)
-        self.counts = np.bincount(index.ravel(), minlength=self.BINS)
+        from cnnkit.ops.ink import level_counts
+
+        values = np.asarray(values)
+        if values.dtype != np.float64:
+            values = values.astype(np.float32, copy=False)
+        self.counts = level_counts(np.ascontiguousarray(values), self.BINS)
         self._cdf = np.cumsum(self.counts) / max(1, self.counts.sum())
 
     def quantile(self, q: float) -> float:

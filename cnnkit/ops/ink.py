@@ -1,0 +1,397 @@
+"""Kernels for preparing a picture of a digit (cnnkit.digits): resampling, grey-level counts,
+the paper's fit, the ink's masks and measurements.
+
+Each kernel does in one call what took a dozen numpy calls and Pillow round trips per picture;
+many pictures are prepared at once on several threads, and these kernels release the GIL
+where those calls held it. Resampling follows Pillow's float ("F") resize rule for rule
+(the same taps, weights and double-precision sums, horizontal pass first), so a digit is
+prepared the same as with Pillow.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from cnnkit.ops._jit import njit, njit_exact
+
+BOX, BILINEAR, LANCZOS = 0, 1, 2  # resampling filters, as Pillow names them
+
+
+@njit_exact
+def _filter(kind, x):
+    if kind == BOX:
+        return 1.0 if -0.5 < x <= 0.5 else 0.0
+    if kind == BILINEAR:
+        x = abs(x)
+        return 1.0 - x if x < 1.0 else 0.0
+    if -3.0 <= x < 3.0:  # Lanczos: sinc(x) * sinc(x / 3)
+        if x == 0.0:
+            return 1.0
+        a = x * math.pi
+        b = x / 3.0 * math.pi
+        return (math.sin(a) / a) * (math.sin(b) / b)
+    return 0.0
+
+
+@njit_exact
+def _coefficients(in_size, out_size, kind):
+    """Pillow's taps for resampling ``in_size`` to ``out_size``: (first tap, tap count) per
+    output pixel and the normalised weights, shape (out_size, taps)."""
+    scale = in_size / out_size
+    filterscale = max(scale, 1.0)
+    support = (0.5 if kind == BOX else 1.0 if kind == BILINEAR else 3.0) * filterscale
+    size = int(math.ceil(support)) * 2 + 1
+    bounds = np.zeros((out_size, 2), np.int64)
+    weights = np.zeros((out_size, size), np.float64)
+    for xx in range(out_size):
+        centre = (xx + 0.5) * scale
+        ss = 1.0 / filterscale
+        first = int(centre - support + 0.5)
+        if first < 0:
+            first = 0
+        last = int(centre + support + 0.5)
+        if last > in_size:
+            last = in_size
+        count = last - first
+        total = 0.0
+        for x in range(count):
+            w = _filter(kind, (x + first - centre + 0.5) * ss)
+            weights[xx, x] = w
+            total += w
+        if total != 0.0:
+            for x in range(count):
+                weights[xx, x] /= total
+        bounds[xx, 0] = first
+        bounds[xx, 1] = count
+    return bounds, weights
+
+
+@njit_exact
+def _resample(src, scale, out_h, out_w, kind, out):
+    """``src`` (H, W) times ``scale`` (a float32 multiply, as numpy's) resampled to
+    (out_h, out_w) into ``out`` float32: horizontal pass first, each pass stored as float32."""
+    height, width = src.shape
+    s = np.float32(scale)
+    if out_w != width:
+        bounds, weights = _coefficients(width, out_w, kind)
+        rows = np.empty((height, out_w), np.float32)
+        for y in range(height):
+            for xx in range(out_w):
+                first, count = bounds[xx, 0], bounds[xx, 1]
+                total = 0.0
+                for x in range(count):
+                    total += np.float32(src[y, first + x] * s) * weights[xx, x]
+                rows[y, xx] = total
+    else:
+        rows = np.empty((height, width), np.float32)
+        for y in range(height):
+            for x in range(width):
+                rows[y, x] = np.float32(src[y, x] * s)
+    if out_h != height:
+        bounds, weights = _coefficients(height, out_h, kind)
+        for yy in range(out_h):
+            first, count = bounds[yy, 0], bounds[yy, 1]
+            for x in range(out_w):
+                total = 0.0
+                for y in range(count):
+                    total += rows[first + y, x] * weights[yy, y]
+                out[yy, x] = total
+    else:
+        out[:, :] = rows
+
+
+def resample(src: np.ndarray, size: tuple[int, int], kind: int, scale: float = 1.0
+             ) -> np.ndarray:
+    """``src`` (H, W), any real dtype, times ``scale`` and resampled to ``size`` = (width,
+    height) with filter ``kind`` (BOX, BILINEAR or LANCZOS); float32 (height, width).
+
+    The same values as Pillow's ``Image.fromarray(src * scale, "F").resize(size, kind)``.
+    """
+    if src.ndim != 2:
+        raise ValueError(f"src must be 2-D, got shape {src.shape}")
+    width, height = int(size[0]), int(size[1])
+    if width < 1 or height < 1:
+        raise ValueError(f"size must be at least 1x1, got {width}x{height}")
+    if kind not in (BOX, BILINEAR, LANCZOS):
+        raise ValueError(f"kind must be BOX, BILINEAR or LANCZOS, got {kind}")
+    out = np.empty((height, width), np.float32)
+    _resample(np.ascontiguousarray(src), float(scale), height, width, kind, out)
+    return out
+
+
+@njit
+def _counts(values, step, bins, counts):
+    """Add every ``step``-th value of ``values`` (H, W) in both directions, clipped to 0..1,
+    to ``counts`` (bins,): the value v falls in bin ``int(v * (bins - 1))``."""
+    top = values.dtype.type(bins - 1)
+    for y in range(0, values.shape[0], step):
+        for x in range(0, values.shape[1], step):
+            v = min(max(values[y, x], values.dtype.type(0)), values.dtype.type(1))
+            counts[int(v * top)] += 1
+
+
+def level_counts(values: np.ndarray, bins: int, step: int = 1) -> np.ndarray:
+    """Histogram (bins,) int64 of ``values`` (H, W) float32 or float64 clipped to 0..1, read
+    every ``step`` pixels in both directions: value v counts in bin ``int(v * (bins - 1))``."""
+    if values.ndim != 2:
+        values = values.reshape(1, -1)
+    if values.dtype != np.float64:
+        values = values.astype(np.float32, copy=False)
+    counts = np.zeros(bins, np.int64)
+    _counts(values, int(step), int(bins), counts)
+    return counts
+
+
+@njit
+def _solve(a, b):
+    """Solve the small system ``a x = b`` (n, n) float64 by Gaussian elimination with partial
+    pivoting (as LAPACK's gesv); ``a`` and ``b`` are overwritten."""
+    n = b.shape[0]
+    for col in range(n):
+        pivot = col
+        for row in range(col + 1, n):
+            if abs(a[row, col]) > abs(a[pivot, col]):
+                pivot = row
+        if pivot != col:
+            for k in range(n):
+                a[col, k], a[pivot, k] = a[pivot, k], a[col, k]
+            b[col], b[pivot] = b[pivot], b[col]
+        for row in range(col + 1, n):
+            factor = a[row, col] / a[col, col]
+            for k in range(col, n):
+                a[row, k] -= factor * a[col, k]
+            b[row] -= factor * b[col]
+    x = np.zeros(n)
+    for row in range(n - 1, -1, -1):
+        total = b[row]
+        for k in range(row + 1, n):
+            total -= a[row, k] * x[k]
+        x[row] = total / a[row, row]
+    return x
+
+
+@njit
+def _paper_fit(small, paper, start, rounds):
+    """Fit a quadratic surface to the paper of ``small`` (H, W) float64, ``rounds`` times:
+    least squares over the pixels ``paper`` (H, W) bool marks (updated in place), then every
+    pixel more than 3 noise widths above the fit, and its 4 neighbours, is ink and left out.
+    Returns the fit (H, W) float64 (``start`` everywhere when too few paper pixels)."""
+    height, width = small.shape
+    terms = np.empty((height, width, 6), np.float64)
+    sy = np.float32(2 / max(height - 1, 1))
+    sx = np.float32(2 / max(width - 1, 1))
+    for y in range(height):
+        for x in range(width):
+            ty = np.float32(y) * sy - np.float32(1)
+            tx = np.float32(x) * sx - np.float32(1)
+            terms[y, x, 0] = 1.0
+            terms[y, x, 1] = tx
+            terms[y, x, 2] = ty
+            terms[y, x, 3] = tx * tx
+            terms[y, x, 4] = tx * ty
+            terms[y, x, 5] = ty * ty
+    fit = np.full((height, width), start)
+    ink = np.zeros((height, width), np.bool_)
+    for _ in range(rounds):
+        count = 0
+        normal = np.zeros((6, 6))
+        rhs = np.zeros(6)
+        for y in range(height):
+            for x in range(width):
+                if paper[y, x]:
+                    count += 1
+                    for i in range(6):
+                        rhs[i] += terms[y, x, i] * small[y, x]
+                        for j in range(6):
+                            normal[i, j] += terms[y, x, i] * terms[y, x, j]
+        if count < 12:
+            break
+        for i in range(6):
+            normal[i, i] += 1e-9
+        coefficients = _solve(normal, rhs)
+        total = 0.0
+        for y in range(height):
+            for x in range(width):
+                value = 0.0
+                for i in range(6):
+                    value += terms[y, x, i] * coefficients[i]
+                fit[y, x] = value
+                if paper[y, x]:
+                    total += small[y, x] - value
+        mean = total / count
+        spread = 0.0
+        for y in range(height):
+            for x in range(width):
+                if paper[y, x]:
+                    d = small[y, x] - fit[y, x] - mean
+                    spread += d * d
+        limit = 3 * (math.sqrt(spread / count) + 1e-3)
+        for y in range(height):
+            for x in range(width):
+                ink[y, x] = small[y, x] - fit[y, x] > limit
+        for y in range(height):
+            for x in range(width):
+                grown = ink[y, x] or (y > 0 and ink[y - 1, x]) or (
+                    y + 1 < height and ink[y + 1, x]) or (x > 0 and ink[y, x - 1]) or (
+                    x + 1 < width and ink[y, x + 1])
+                paper[y, x] = not grown
+    return fit
+
+
+def paper_fit(small: np.ndarray, paper: np.ndarray, start: float, rounds: int = 3
+              ) -> np.ndarray:
+    """The paper's quadratic surface under ``small`` (H, W): see :func:`_paper_fit`.
+    ``paper`` (H, W) bool: the first guess at the paper pixels. Returns (H, W) float64."""
+    if small.ndim != 2 or paper.shape != small.shape:
+        raise ValueError(f"small and paper must be the same 2-D shape, got {small.shape} "
+                         f"and {paper.shape}")
+    return _paper_fit(np.ascontiguousarray(small, np.float64),
+                      np.array(paper, np.bool_, order="C"), float(start), int(rounds))
+
+
+@njit
+def _hysteresis(ink, strong, low, out):
+    """``out`` (H, W) bool: ``strong`` plus every 8-connected part of ``ink > low`` that
+    touches it, by a flood fill from the strong pixels."""
+    height, width = ink.shape
+    stack = np.empty(height * width, np.int64)
+    top = 0
+    for y in range(height):
+        for x in range(width):
+            out[y, x] = strong[y, x]
+            if strong[y, x]:
+                stack[top] = y * width + x
+                top += 1
+    while top > 0:
+        top -= 1
+        y, x = divmod(stack[top], width)
+        for yy in range(max(y - 1, 0), min(y + 2, height)):
+            for xx in range(max(x - 1, 0), min(x + 2, width)):
+                if not out[yy, xx] and ink[yy, xx] > low:
+                    out[yy, xx] = True
+                    stack[top] = yy * width + xx
+                    top += 1
+
+
+def hysteresis(ink: np.ndarray, strong: np.ndarray, low: float) -> np.ndarray:
+    """``strong`` (H, W) bool plus every 8-connected part of ``ink > low`` touching it."""
+    if ink.ndim != 2 or strong.shape != ink.shape:
+        raise ValueError(f"ink and strong must be the same 2-D shape, got {ink.shape} and "
+                         f"{strong.shape}")
+    out = np.empty(ink.shape, np.bool_)
+    _hysteresis(np.ascontiguousarray(ink, np.float32), np.ascontiguousarray(strong, np.bool_),
+                np.float32(low), out)
+    return out
+
+
+@njit
+def _edge_gradients(ink, mask):
+    """The gradient's magnitude (np.gradient's differences) at the pixels of ``mask`` with a
+    4-neighbour outside it (pixels beyond the border count as inside), float32 (n,)."""
+    height, width = ink.shape
+    out = np.empty(height * width, np.float32)
+    n = 0
+    half = np.float32(0.5)
+    for y in range(height):
+        for x in range(width):
+            if not mask[y, x]:
+                continue
+            if ((y > 0 and not mask[y - 1, x]) or (y + 1 < height and not mask[y + 1, x])
+                    or (x > 0 and not mask[y, x - 1]) or (x + 1 < width and not mask[y, x + 1])):
+                if height < 2:
+                    dy = np.float32(0)
+                elif y == 0:
+                    dy = ink[1, x] - ink[0, x]
+                elif y == height - 1:
+                    dy = ink[y, x] - ink[y - 1, x]
+                else:
+                    dy = (ink[y + 1, x] - ink[y - 1, x]) * half
+                if width < 2:
+                    dx = np.float32(0)
+                elif x == 0:
+                    dx = ink[y, 1] - ink[y, 0]
+                elif x == width - 1:
+                    dx = ink[y, x] - ink[y, x - 1]
+                else:
+                    dx = (ink[y, x + 1] - ink[y, x - 1]) * half
+                out[n] = np.hypot(dx, dy)
+                n += 1
+    return out[:n]
+
+
+def edge_gradients(ink: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The magnitude of ``ink``'s gradient (H, W) float32 along the outline of ``mask``: at the
+    mask's pixels with a 4-neighbour outside it. Returns float32 (n,), in row order."""
+    if ink.ndim != 2 or mask.shape != ink.shape:
+        raise ValueError(f"ink and mask must be the same 2-D shape, got {ink.shape} and "
+                         f"{mask.shape}")
+    return _edge_gradients(np.ascontiguousarray(ink, np.float32),
+                           np.ascontiguousarray(mask, np.bool_))
+
+
+@njit
+def _keep_near(ink, mask, base, span, reach, out):
+    """``out`` = (ink - base) / span clipped to 0..1 where ``ink > base`` and a pixel of
+    ``mask`` lies within ``reach`` steps up, down, left or right (a diamond); 0 elsewhere."""
+    height, width = ink.shape
+    for y in range(height):
+        for x in range(width):
+            value = np.float32(0)
+            if ink[y, x] > base:
+                near = False
+                for yy in range(max(y - reach, 0), min(y + reach + 1, height)):
+                    rest = reach - abs(yy - y)
+                    for xx in range(max(x - rest, 0), min(x + rest + 1, width)):
+                        if mask[yy, xx]:
+                            near = True
+                            break
+                    if near:
+                        break
+                if near:
+                    value = min(max((ink[y, x] - base) / span, np.float32(0)), np.float32(1))
+            out[y, x] = value
+
+
+def keep_near(ink: np.ndarray, mask: np.ndarray, base: float, span: float, reach: int
+              ) -> np.ndarray:
+    """The ink's level above ``base`` as a share of ``span``, clipped to 0..1, kept within
+    ``reach`` px (a diamond) of ``mask`` and where ``ink > base``; 0 elsewhere. float32."""
+    if ink.ndim != 2 or mask.shape != ink.shape:
+        raise ValueError(f"ink and mask must be the same 2-D shape, got {ink.shape} and "
+                         f"{mask.shape}")
+    out = np.empty(ink.shape, np.float32)
+    _keep_near(np.ascontiguousarray(ink, np.float32), np.ascontiguousarray(mask, np.bool_),
+               np.float32(base), np.float32(span), int(reach), out)
+    return out
+
+
+@njit
+def _erosion_depth(mask):
+    height, width = mask.shape
+    now = mask.copy()
+    down = np.empty_like(now)
+    depth = 0
+    while now.any():
+        for y in range(height):  # the vertical step: pixels beyond the border count as ink
+            for x in range(width):
+                down[y, x] = now[y, x] and (y == 0 or now[y - 1, x]) and (
+                    y == height - 1 or now[y + 1, x])
+        rows = down if depth % 2 else now  # a square step, or a cross
+        after = np.empty_like(now)
+        for y in range(height):
+            for x in range(width):
+                after[y, x] = down[y, x] and (x == 0 or rows[y, x - 1]) and (
+                    x == width - 1 or rows[y, x + 1])
+        now = after
+        depth += 1
+    return depth
+
+
+def erosion_steps(mask: np.ndarray) -> int:
+    """How many erosions (3x3 crosses and squares in turn, an octagon; pixels beyond the
+    border count as inside) it takes for ``mask`` (H, W) bool to vanish."""
+    if mask.ndim != 2:
+        raise ValueError(f"mask must be 2-D, got shape {mask.shape}")
+    return int(_erosion_depth(np.ascontiguousarray(mask, np.bool_)))
