@@ -3,9 +3,10 @@ the paper's fit, the ink's masks and measurements.
 
 Each kernel does in one call what took a dozen numpy calls and Pillow round trips per picture;
 many pictures are prepared at once on several threads, and these kernels release the GIL
-where those calls held it. Resampling follows Pillow's float ("F") resize rule for rule
-(the same taps, weights and double-precision sums, horizontal pass first), so a digit is
-prepared the same as with Pillow.
+where those calls held it. Resampling follows Pillow's float ("F") resize: the same taps,
+weights and double-precision sums, horizontal pass first (Pillow sometimes runs the vertical
+pass first, and then a value may differ in its last bit), so a digit is prepared as with
+Pillow.
 """
 
 from __future__ import annotations
@@ -48,12 +49,8 @@ def _coefficients(in_size, out_size, kind):
     for xx in range(out_size):
         centre = (xx + 0.5) * scale
         ss = 1.0 / filterscale
-        first = int(centre - support + 0.5)
-        if first < 0:
-            first = 0
-        last = int(centre + support + 0.5)
-        if last > in_size:
-            last = in_size
+        first = max(int(centre - support + 0.5), 0)
+        last = min(int(centre + support + 0.5), in_size)
         count = last - first
         total = 0.0
         for x in range(count):
@@ -71,19 +68,35 @@ def _coefficients(in_size, out_size, kind):
 @njit_exact
 def _resample(src, scale, out_h, out_w, kind, out):
     """``src`` (H, W) times ``scale`` (a float32 multiply, as numpy's) resampled to
-    (out_h, out_w) into ``out`` float32: horizontal pass first, each pass stored as float32."""
+    (out_h, out_w) into ``out`` float32: horizontal pass first, each pass stored as float32.
+
+    Each output pixel's taps are summed in order, in float64, as Pillow sums them; the loops
+    run over many output pixels at once (a tap at a time) so the sums do not wait on each
+    other. A pixel with fewer taps adds exact zeros for the rest.
+    """
     height, width = src.shape
     s = np.float32(scale)
     if out_w != width:
         bounds, weights = _coefficients(width, out_w, kind)
+        taps = weights.shape[1]
+        index = np.empty((taps, out_w), np.int64)
+        weight = np.empty((taps, out_w), np.float64)
+        for xx in range(out_w):
+            for t in range(taps):
+                index[t, xx] = min(bounds[xx, 0] + t, width - 1)
+                weight[t, xx] = weights[xx, t] if t < bounds[xx, 1] else 0.0
         rows = np.empty((height, out_w), np.float32)
+        line = np.empty(width, np.float32)
+        total = np.empty(out_w, np.float64)
         for y in range(height):
+            for x in range(width):
+                line[x] = np.float32(src[y, x] * s)
+            total[:] = 0.0
+            for t in range(taps):
+                for xx in range(out_w):
+                    total[xx] += line[index[t, xx]] * weight[t, xx]
             for xx in range(out_w):
-                first, count = bounds[xx, 0], bounds[xx, 1]
-                total = 0.0
-                for x in range(count):
-                    total += np.float32(src[y, first + x] * s) * weights[xx, x]
-                rows[y, xx] = total
+                rows[y, xx] = total[xx]
     else:
         rows = np.empty((height, width), np.float32)
         for y in range(height):
@@ -91,13 +104,16 @@ def _resample(src, scale, out_h, out_w, kind, out):
                 rows[y, x] = np.float32(src[y, x] * s)
     if out_h != height:
         bounds, weights = _coefficients(height, out_h, kind)
+        total = np.empty(out_w, np.float64)
         for yy in range(out_h):
             first, count = bounds[yy, 0], bounds[yy, 1]
+            total[:] = 0.0
+            for t in range(count):
+                w = weights[yy, t]
+                for x in range(out_w):
+                    total[x] += rows[first + t, x] * w
             for x in range(out_w):
-                total = 0.0
-                for y in range(count):
-                    total += rows[first + y, x] * weights[yy, y]
-                out[yy, x] = total
+                out[yy, x] = total[x]
     else:
         out[:, :] = rows
 
@@ -204,10 +220,13 @@ def _paper_fit(small, paper, start, rounds):
                     count += 1
                     for i in range(6):
                         rhs[i] += terms[y, x, i] * small[y, x]
-                        for j in range(6):
+                        for j in range(i + 1):
                             normal[i, j] += terms[y, x, i] * terms[y, x, j]
         if count < 12:
             break
+        for i in range(6):
+            for j in range(i + 1, 6):
+                normal[i, j] = normal[j, i]
         for i in range(6):
             normal[i, i] += 1e-9
         coefficients = _solve(normal, rhs)
@@ -336,21 +355,20 @@ def _keep_near(ink, mask, base, span, reach, out):
     """``out`` = (ink - base) / span clipped to 0..1 where ``ink > base`` and a pixel of
     ``mask`` lies within ``reach`` steps up, down, left or right (a diamond); 0 elsewhere."""
     height, width = ink.shape
+    near = mask.copy()
+    for _ in range(reach):  # grown by one step up, down, left and right at a time
+        before = near.copy()
+        for y in range(height):
+            for x in range(width):
+                if not before[y, x] and ((y > 0 and before[y - 1, x]) or (
+                        y + 1 < height and before[y + 1, x]) or (x > 0 and before[y, x - 1])
+                        or (x + 1 < width and before[y, x + 1])):
+                    near[y, x] = True
     for y in range(height):
         for x in range(width):
             value = np.float32(0)
-            if ink[y, x] > base:
-                near = False
-                for yy in range(max(y - reach, 0), min(y + reach + 1, height)):
-                    rest = reach - abs(yy - y)
-                    for xx in range(max(x - rest, 0), min(x + rest + 1, width)):
-                        if mask[yy, xx]:
-                            near = True
-                            break
-                    if near:
-                        break
-                if near:
-                    value = min(max((ink[y, x] - base) / span, np.float32(0)), np.float32(1))
+            if near[y, x] and ink[y, x] > base:
+                value = min(max((ink[y, x] - base) / span, np.float32(0)), np.float32(1))
             out[y, x] = value
 
 
