@@ -18,13 +18,9 @@ class Levels:
     BINS = 4096
 
     def __init__(self, values: np.ndarray):
-        from cnnkit.ops.ink import level_counts
+        from cnnkit.ops.ink import level_distribution
 
-        values = np.asarray(values)
-        if values.dtype != np.float64:
-            values = values.astype(np.float32, copy=False)
-        self.counts = level_counts(np.ascontiguousarray(values), self.BINS)
-        self._cdf = np.cumsum(self.counts) / max(1, self.counts.sum())
+        self.counts, self._cdf = level_distribution(np.asarray(values), self.BINS)
 
     def quantile(self, q: float) -> float:
         """The value below which a share ``q`` of the values lie (to 1/BINS)."""
@@ -32,22 +28,14 @@ class Levels:
 
     def otsu(self) -> float:
         """Otsu's threshold on 256 levels: maximises the between-class variance."""
-        return _otsu(self.counts.reshape(256, -1).sum(axis=1))
+        from cnnkit.ops.ink import otsu_level
+
+        return otsu_level(self.counts, 256)
 
 
 def otsu(values: np.ndarray) -> float:
     """Otsu's threshold of values in 0..1 (256 levels)."""
     return Levels(values).otsu()
-
-
-def _otsu(hist: np.ndarray) -> float:
-    hist = hist.astype(np.float64)
-    centres = (np.arange(hist.size) + 0.5) / hist.size
-    weight = np.cumsum(hist)
-    total = weight[-1]
-    mean = np.cumsum(hist * centres)
-    between = (mean[-1] * weight - mean * total) ** 2 / np.maximum(weight * (total - weight), 1e-12)
-    return float(centres[int(np.argmax(between))])
 
 
 def sample(values: np.ndarray, limit: int = SAMPLE_PIXELS) -> np.ndarray:

@@ -212,10 +212,7 @@ def fit_mnist(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     from cnnkit.ops import ink as kernels
 
     resized = np.clip(kernels.resample(ink, size, kernels.LANCZOS), 0, 1)
-    total = float(resized.sum())
-    ys, xs = np.mgrid[0:resized.shape[0], 0:resized.shape[1]]
-    cy = float((resized * ys).sum() / total) if total > 0 else resized.shape[0] / 2
-    cx = float((resized * xs).sum() / total) if total > 0 else resized.shape[1] / 2
+    _, cy, cx = kernels.centre_of_mass(resized)
     top, left = int(round(CENTRE - cy)), int(round(CENTRE - cx))
     canvas = np.zeros((SIDE, SIDE), np.float32)
     ys0, xs0 = max(top, 0), max(left, 0)

@@ -148,6 +148,18 @@ def _counts(values, step, bins, counts):
             counts[int(v * top)] += 1
 
 
+@njit_exact
+def _cumulative(counts, cdf):
+    """``cdf`` = the running share of ``counts`` (as np.cumsum(counts) / total)."""
+    total = 0
+    for k in range(counts.shape[0]):
+        total += counts[k]
+    running = 0
+    for k in range(counts.shape[0]):
+        running += counts[k]
+        cdf[k] = running / max(1, total)
+
+
 def level_counts(values: np.ndarray, bins: int, step: int = 1) -> np.ndarray:
     """Histogram (bins,) int64 of ``values`` (H, W) float32 or float64 clipped to 0..1, read
     every ``step`` pixels in both directions: value v counts in bin ``int(v * (bins - 1))``."""
@@ -156,8 +168,51 @@ def level_counts(values: np.ndarray, bins: int, step: int = 1) -> np.ndarray:
     if values.dtype != np.float64:
         values = values.astype(np.float32, copy=False)
     counts = np.zeros(bins, np.int64)
-    _counts(values, int(step), int(bins), counts)
+    _counts(np.ascontiguousarray(values), int(step), int(bins), counts)
     return counts
+
+
+def level_distribution(values: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`level_counts` and their cumulative share (bins,) float64."""
+    counts = level_counts(values, bins)
+    cdf = np.empty(bins, np.float64)
+    _cumulative(counts, cdf)
+    return counts, cdf
+
+
+@njit_exact
+def _otsu(counts, levels):
+    """Otsu's threshold on ``levels`` equal levels of ``counts`` (bins,), bins a multiple of
+    levels: the centre of the level that maximises the between-class variance."""
+    group = counts.shape[0] // levels
+    weight = np.zeros(levels)
+    mean = np.zeros(levels)
+    running, weighted = 0.0, 0.0
+    for k in range(levels):
+        count = 0.0
+        for i in range(group):
+            count += counts[k * group + i]
+        running += count
+        weighted += count * ((k + 0.5) / levels)
+        weight[k] = running
+        mean[k] = weighted
+    total = weight[levels - 1]
+    best, where = -1.0, 0
+    for k in range(levels):
+        between = (mean[levels - 1] * weight[k] - mean[k] * total) ** 2 / max(
+            weight[k] * (total - weight[k]), 1e-12)
+        if between > best:
+            best, where = between, k
+    return (where + 0.5) / levels
+
+
+def otsu_level(counts: np.ndarray, levels: int = 256) -> float:
+    """Otsu's threshold, in 0..1, of the histogram ``counts`` (bins,) read on ``levels``
+    levels (``bins`` a multiple of ``levels``)."""
+    if counts.ndim != 1 or counts.shape[0] % levels:
+        raise ValueError(f"counts must be 1-D with a multiple of {levels} bins, got "
+                         f"{counts.shape}")
+    return float(_otsu(np.ascontiguousarray(counts, np.int64), int(levels)))
 
 
 @njit
@@ -413,3 +468,52 @@ def erosion_steps(mask: np.ndarray) -> int:
     if mask.ndim != 2:
         raise ValueError(f"mask must be 2-D, got shape {mask.shape}")
     return int(_erosion_depth(np.ascontiguousarray(mask, np.bool_)))
+
+
+@njit
+def _mass(ink):
+    total, sy, sx = 0.0, 0.0, 0.0
+    for y in range(ink.shape[0]):
+        for x in range(ink.shape[1]):
+            v = ink[y, x]
+            total += v
+            sy += v * y
+            sx += v * x
+    return total, sy, sx
+
+
+def centre_of_mass(ink: np.ndarray) -> tuple[float, float, float]:
+    """(total, row, column) of ``ink`` (H, W): its sum and the centre of its mass, (H / 2,
+    W / 2) when the sum is not positive."""
+    if ink.ndim != 2:
+        raise ValueError(f"ink must be 2-D, got shape {ink.shape}")
+    total, sy, sx = _mass(np.ascontiguousarray(ink, np.float32))
+    if total > 0:
+        return total, sy / total, sx / total
+    return total, ink.shape[0] / 2, ink.shape[1] / 2
+
+
+@njit
+def _outline(ink):
+    """The sum of ``ink`` and of its gradient's magnitude (forward differences, 0 beyond the
+    last row and column)."""
+    height, width = ink.shape
+    area, outline = 0.0, 0.0
+    zero = np.float32(0)
+    for y in range(height):
+        for x in range(width):
+            v = ink[y, x]
+            area += v
+            dx = (ink[y, x + 1] if x + 1 < width else zero) - v
+            dy = (ink[y + 1, x] if y + 1 < height else zero) - v
+            outline += np.hypot(dx, dy)
+    return area, outline
+
+
+def stroke_width(ink: np.ndarray) -> float:
+    """The mean width of the strokes of ``ink`` (H, W), ``2 * area / outline`` measured on the
+    grey levels (see :func:`cnnkit.digits.stroke.stroke_width`); 0 for no outline."""
+    if ink.ndim != 2:
+        raise ValueError(f"ink must be 2-D, got shape {ink.shape}")
+    area, outline = _outline(np.ascontiguousarray(ink, np.float32))
+    return 2.0 * area / outline if outline > 0 else 0.0
