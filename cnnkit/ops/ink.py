@@ -453,10 +453,14 @@ def _erosion_depth(mask):
                     y == height - 1 or now[y + 1, x])
         rows = down if depth % 2 else now  # a square step, or a cross
         after = np.empty_like(now)
+        changed = False
         for y in range(height):
             for x in range(width):
                 after[y, x] = down[y, x] and (x == 0 or rows[y, x - 1]) and (
                     x == width - 1 or rows[y, x + 1])
+                changed = changed or after[y, x] != now[y, x]
+        if not changed:  # ink covering whole rows and columns: it never vanishes
+            return max(height, width)
         now = after
         depth += 1
     return depth
@@ -464,7 +468,8 @@ def _erosion_depth(mask):
 
 def erosion_steps(mask: np.ndarray) -> int:
     """How many erosions (3x3 crosses and squares in turn, an octagon; pixels beyond the
-    border count as inside) it takes for ``mask`` (H, W) bool to vanish."""
+    border count as inside) it takes for ``mask`` (H, W) bool to vanish; the larger side
+    when it never does (ink filling the whole picture)."""
     if mask.ndim != 2:
         raise ValueError(f"mask must be 2-D, got shape {mask.shape}")
     return int(_erosion_depth(np.ascontiguousarray(mask, np.bool_)))
