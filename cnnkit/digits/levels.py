@@ -20,7 +20,7 @@ class Levels:
     def __init__(self, values: np.ndarray):
         from cnnkit.ops.ink import level_distribution
 
-        self.counts, self._cdf = level_distribution(np.asarray(values), self.BINS)
+        self.counts, self._cdf, self._otsu = level_distribution(np.asarray(values), self.BINS)
 
     def quantile(self, q: float) -> float:
         """The value below which a share ``q`` of the values lie (to 1/BINS)."""
@@ -28,9 +28,7 @@ class Levels:
 
     def otsu(self) -> float:
         """Otsu's threshold on 256 levels: maximises the between-class variance."""
-        from cnnkit.ops.ink import otsu_level
-
-        return otsu_level(self.counts, 256)
+        return self._otsu
 
 
 def otsu(values: np.ndarray) -> float:

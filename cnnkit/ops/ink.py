@@ -137,49 +137,6 @@ def resample(src: np.ndarray, size: tuple[int, int], kind: int, scale: float = 1
     return out
 
 
-@njit
-def _counts(values, step, bins, counts):
-    """Add every ``step``-th value of ``values`` (H, W) in both directions, clipped to 0..1,
-    to ``counts`` (bins,): the value v falls in bin ``int(v * (bins - 1))``."""
-    top = values.dtype.type(bins - 1)
-    for y in range(0, values.shape[0], step):
-        for x in range(0, values.shape[1], step):
-            v = min(max(values[y, x], values.dtype.type(0)), values.dtype.type(1))
-            counts[int(v * top)] += 1
-
-
-@njit_exact
-def _cumulative(counts, cdf):
-    """``cdf`` = the running share of ``counts`` (as np.cumsum(counts) / total)."""
-    total = 0
-    for k in range(counts.shape[0]):
-        total += counts[k]
-    running = 0
-    for k in range(counts.shape[0]):
-        running += counts[k]
-        cdf[k] = running / max(1, total)
-
-
-def level_counts(values: np.ndarray, bins: int, step: int = 1) -> np.ndarray:
-    """Histogram (bins,) int64 of ``values`` (H, W) float32 or float64 clipped to 0..1, read
-    every ``step`` pixels in both directions: value v counts in bin ``int(v * (bins - 1))``."""
-    if values.ndim != 2:
-        values = values.reshape(1, -1)
-    if values.dtype != np.float64:
-        values = values.astype(np.float32, copy=False)
-    counts = np.zeros(bins, np.int64)
-    _counts(np.ascontiguousarray(values), int(step), int(bins), counts)
-    return counts
-
-
-def level_distribution(values: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`level_counts` and their cumulative share (bins,) float64."""
-    counts = level_counts(values, bins)
-    cdf = np.empty(bins, np.float64)
-    _cumulative(counts, cdf)
-    return counts, cdf
-
-
 @njit_exact
 def _otsu(counts, levels):
     """Otsu's threshold on ``levels`` equal levels of ``counts`` (bins,), bins a multiple of
@@ -204,6 +161,46 @@ def _otsu(counts, levels):
         if between > best:
             best, where = between, k
     return (where + 0.5) / levels
+
+
+@njit_exact
+def _distribution(values, step, bins, levels, counts, cdf):
+    """Count every ``step``-th value of ``values`` (H, W) in both directions, clipped to 0..1,
+    into ``counts`` (bins,) (the value v falls in bin ``int(v * (bins - 1))``), their running
+    share into ``cdf`` (as np.cumsum(counts) / total), and return Otsu's threshold on
+    ``levels`` levels. One kernel for the three: each picture needs them five times."""
+    top = values.dtype.type(bins - 1)
+    for y in range(0, values.shape[0], step):
+        for x in range(0, values.shape[1], step):
+            v = min(max(values[y, x], values.dtype.type(0)), values.dtype.type(1))
+            counts[int(v * top)] += 1
+    total = 0
+    for k in range(bins):
+        total += counts[k]
+    running = 0
+    for k in range(bins):
+        running += counts[k]
+        cdf[k] = running / max(1, total)
+    return _otsu(counts, levels)
+
+
+def level_distribution(values: np.ndarray, bins: int, step: int = 1, levels: int = 256
+                       ) -> tuple[np.ndarray, np.ndarray, float]:
+    """The distribution of ``values`` (any shape, float32 or float64) clipped to 0..1, read
+    every ``step`` pixels in both directions of a 2-D array: (counts (bins,) int64, where
+    value v counts in bin ``int(v * (bins - 1))``; their cumulative share (bins,) float64;
+    Otsu's threshold in 0..1 on ``levels`` levels, ``bins`` a multiple of ``levels``)."""
+    if bins % levels:
+        raise ValueError(f"bins must be a multiple of levels, got {bins} and {levels}")
+    if values.ndim != 2:
+        values = values.reshape(1, -1)
+    if values.dtype != np.float64:
+        values = values.astype(np.float32, copy=False)
+    counts = np.zeros(bins, np.int64)
+    cdf = np.empty(bins, np.float64)
+    threshold = _distribution(np.ascontiguousarray(values), int(step), int(bins), int(levels),
+                              counts, cdf)
+    return counts, cdf, float(threshold)
 
 
 def otsu_level(counts: np.ndarray, levels: int = 256) -> float:
