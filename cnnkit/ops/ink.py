@@ -43,7 +43,7 @@ def _coefficients(in_size, out_size, kind):
     scale = in_size / out_size
     filterscale = max(scale, 1.0)
     support = (0.5 if kind == BOX else 1.0 if kind == BILINEAR else 3.0) * filterscale
-    size = int(math.ceil(support)) * 2 + 1
+    size = math.ceil(support) * 2 + 1
     bounds = np.zeros((out_size, 2), np.int64)
     weights = np.zeros((out_size, size), np.float64)
     for xx in range(out_size):
