@@ -151,21 +151,18 @@ def clean_ink(ink: np.ndarray, evidence: dict | None = None) -> tuple[np.ndarray
     # faint ink joined to clear ink is ink too (as Canny keeps edges)
     mask = kernels.hysteresis(ink, mask, max(floor + 4 * spread, HYSTERESIS * threshold))
     level = Levels(ink[mask]).quantile(0.9)
-    if evidence is not None:
-        evidence["sharpness"] = _sharpness(ink, mask, level - floor)
     base = floor + 3 * spread
-    cleaned = kernels.keep_near(ink, mask, base, max(level - base, 1e-6), EDGE_GROW)
+    cleaned, steepness = kernels.kept_ink(ink, mask, base, max(level - base, 1e-6), EDGE_GROW)
+    if evidence is not None:
+        evidence["sharpness"] = _sharpness(steepness, level - floor)
     return cleaned, mask
 
 
-def _sharpness(ink: np.ndarray, mask: np.ndarray, contrast: float) -> float:
-    """How steep the ink's edges are: the 90th percentile of the gradient along the mask's
-    outline, as a share of the ink's contrast per pixel. A pen line, even a faint or blurred
-    one, rises to its level within a few pixels (0.2 and up); a shadow or a fold in the
-    paper takes ten or more (below 0.1)."""
-    from cnnkit.ops.ink import edge_gradients
-
-    steepness = edge_gradients(ink, mask)
+def _sharpness(steepness: np.ndarray, contrast: float) -> float:
+    """How steep the ink's edges are: the 90th percentile of ``steepness``, the gradient along
+    the mask's outline (:func:`cnnkit.ops.ink.edge_gradients`), as a share of the ink's
+    contrast per pixel. A pen line, even a faint or blurred one, rises to its level within a
+    few pixels (0.2 and up); a shadow or a fold in the paper takes ten or more (below 0.1)."""
     if steepness.size == 0 or contrast <= 0:
         return 0.0
     return float(np.quantile(steepness, 0.9)) / contrast

@@ -360,7 +360,8 @@ def hysteresis(ink: np.ndarray, strong: np.ndarray, low: float) -> np.ndarray:
 @njit
 def _edge_gradients(ink, mask):
     """The gradient's magnitude (np.gradient's differences) at the pixels of ``mask`` with a
-    4-neighbour outside it (pixels beyond the border count as inside), float32 (n,)."""
+    4-neighbour outside it (pixels beyond the border count as inside), float32 (n,).
+    Called from :func:`_kept_ink` (one kernel to load, not two)."""
     height, width = ink.shape
     out = np.empty(height * width, np.float32)
     n = 0
@@ -398,8 +399,14 @@ def edge_gradients(ink: np.ndarray, mask: np.ndarray) -> np.ndarray:
     if ink.ndim != 2 or mask.shape != ink.shape:
         raise ValueError(f"ink and mask must be the same 2-D shape, got {ink.shape} and "
                          f"{mask.shape}")
-    return _edge_gradients(np.ascontiguousarray(ink, np.float32),
-                           np.ascontiguousarray(mask, np.bool_))
+    return kept_ink(ink, mask, 0.0, 1.0, 0)[1]
+
+
+@njit
+def _kept_ink(ink, mask, base, span, reach, out):
+    """:func:`_keep_near` into ``out``, and return :func:`_edge_gradients`."""
+    _keep_near(ink, mask, base, span, reach, out)
+    return _edge_gradients(ink, mask)
 
 
 @njit
@@ -431,10 +438,20 @@ def keep_near(ink: np.ndarray, mask: np.ndarray, base: float, span: float, reach
     if ink.ndim != 2 or mask.shape != ink.shape:
         raise ValueError(f"ink and mask must be the same 2-D shape, got {ink.shape} and "
                          f"{mask.shape}")
+    return kept_ink(ink, mask, base, span, reach)[0]
+
+
+def kept_ink(ink: np.ndarray, mask: np.ndarray, base: float, span: float, reach: int
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """(:func:`keep_near`, :func:`edge_gradients`) in one kernel call."""
+    if ink.ndim != 2 or mask.shape != ink.shape:
+        raise ValueError(f"ink and mask must be the same 2-D shape, got {ink.shape} and "
+                         f"{mask.shape}")
     out = np.empty(ink.shape, np.float32)
-    _keep_near(np.ascontiguousarray(ink, np.float32), np.ascontiguousarray(mask, np.bool_),
-               np.float32(base), np.float32(span), int(reach), out)
-    return out
+    edges = _kept_ink(np.ascontiguousarray(ink, np.float32),
+                      np.ascontiguousarray(mask, np.bool_), np.float32(base),
+                      np.float32(span), int(reach), out)
+    return out, edges
 
 
 @njit
@@ -473,15 +490,23 @@ def erosion_steps(mask: np.ndarray) -> int:
 
 
 @njit
-def _mass(ink):
-    total, sy, sx = 0.0, 0.0, 0.0
-    for y in range(ink.shape[0]):
-        for x in range(ink.shape[1]):
+def _moments(ink):
+    """(sum, sum of row * value, sum of column * value, outline) of ``ink`` (H, W): the
+    outline is the sum of the gradient's magnitude (forward differences, 0 beyond the last
+    row and column). One kernel for the centre of mass and the stroke width."""
+    height, width = ink.shape
+    total, sy, sx, outline = 0.0, 0.0, 0.0, 0.0
+    zero = np.float32(0)
+    for y in range(height):
+        for x in range(width):
             v = ink[y, x]
             total += v
             sy += v * y
             sx += v * x
-    return total, sy, sx
+            dx = (ink[y, x + 1] if x + 1 < width else zero) - v
+            dy = (ink[y + 1, x] if y + 1 < height else zero) - v
+            outline += np.hypot(dx, dy)
+    return total, sy, sx, outline
 
 
 def centre_of_mass(ink: np.ndarray) -> tuple[float, float, float]:
@@ -489,27 +514,10 @@ def centre_of_mass(ink: np.ndarray) -> tuple[float, float, float]:
     W / 2) when the sum is not positive."""
     if ink.ndim != 2:
         raise ValueError(f"ink must be 2-D, got shape {ink.shape}")
-    total, sy, sx = _mass(np.ascontiguousarray(ink, np.float32))
+    total, sy, sx, _ = _moments(np.ascontiguousarray(ink, np.float32))
     if total > 0:
         return total, sy / total, sx / total
     return total, ink.shape[0] / 2, ink.shape[1] / 2
-
-
-@njit
-def _outline(ink):
-    """The sum of ``ink`` and of its gradient's magnitude (forward differences, 0 beyond the
-    last row and column)."""
-    height, width = ink.shape
-    area, outline = 0.0, 0.0
-    zero = np.float32(0)
-    for y in range(height):
-        for x in range(width):
-            v = ink[y, x]
-            area += v
-            dx = (ink[y, x + 1] if x + 1 < width else zero) - v
-            dy = (ink[y + 1, x] if y + 1 < height else zero) - v
-            outline += np.hypot(dx, dy)
-    return area, outline
 
 
 def stroke_width(ink: np.ndarray) -> float:
@@ -517,5 +525,5 @@ def stroke_width(ink: np.ndarray) -> float:
     grey levels (see :func:`cnnkit.digits.stroke.stroke_width`); 0 for no outline."""
     if ink.ndim != 2:
         raise ValueError(f"ink must be 2-D, got shape {ink.shape}")
-    area, outline = _outline(np.ascontiguousarray(ink, np.float32))
+    area, _, _, outline = _moments(np.ascontiguousarray(ink, np.float32))
     return 2.0 * area / outline if outline > 0 else 0.0
