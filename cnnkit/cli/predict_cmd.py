@@ -237,7 +237,7 @@ def _prepare_file(file: Path, multi: bool, preprocess: str, max_pixels: int) -> 
     from cnnkit.digits import verdict
     from cnnkit.imaging import io as imaging
 
-    picture = imaging.read_image(file, max_pixels, grey=True)
+    picture = imaging.read_image(file, max_pixels, grey=True, native=True)
     try:
         if multi:
             found, cleaned = digits.find_digits(picture)

@@ -19,7 +19,7 @@ def digit_from_file(path: Path, max_pixels: int):
     from cnnkit.imaging.io import read_image
 
     try:
-        picture = read_image(path, max_pixels, grey=True)
+        picture = read_image(path, max_pixels, grey=True, native=True)
         digit = prepare_digit(picture).digit
     except ImageError as exc:
         return str(exc).removeprefix(f"{path}: ")

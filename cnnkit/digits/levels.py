@@ -18,9 +18,9 @@ class Levels:
     BINS = 4096
 
     def __init__(self, values: np.ndarray):
-        index = (np.clip(values, 0.0, 1.0) * (self.BINS - 1)).astype(np.intp)
-        self.counts = np.bincount(index.ravel(), minlength=self.BINS)
-        self._cdf = np.cumsum(self.counts) / max(1, self.counts.sum())
+        from cnnkit.ops.ink import level_distribution
+
+        self.counts, self._cdf, self._otsu = level_distribution(np.asarray(values), self.BINS)
 
     def quantile(self, q: float) -> float:
         """The value below which a share ``q`` of the values lie (to 1/BINS)."""
@@ -28,22 +28,12 @@ class Levels:
 
     def otsu(self) -> float:
         """Otsu's threshold on 256 levels: maximises the between-class variance."""
-        return _otsu(self.counts.reshape(256, -1).sum(axis=1))
+        return self._otsu
 
 
 def otsu(values: np.ndarray) -> float:
     """Otsu's threshold of values in 0..1 (256 levels)."""
     return Levels(values).otsu()
-
-
-def _otsu(hist: np.ndarray) -> float:
-    hist = hist.astype(np.float64)
-    centres = (np.arange(hist.size) + 0.5) / hist.size
-    weight = np.cumsum(hist)
-    total = weight[-1]
-    mean = np.cumsum(hist * centres)
-    between = (mean[-1] * weight - mean * total) ** 2 / np.maximum(weight * (total - weight), 1e-12)
-    return float(centres[int(np.argmax(between))])
 
 
 def sample(values: np.ndarray, limit: int = SAMPLE_PIXELS) -> np.ndarray:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from cnnkit.digits.prepare import (MIN_INK_PIXELS, WORK_SIDE_NUMBER, NoDigitError, Prepared,
-                                   _component_boxes, _merge_overlapping, _to_picture_box,
-                                   clean_ink, fit_mnist, ink_image, remove_background, shrink,
-                                   to_grey)
+                                   _merge_overlapping, _to_picture_box, clean_ink, fit_mnist,
+                                   ink_image, remove_background, work_copy)
 from cnnkit.digits.stroke import normalise_stroke
 from cnnkit.digits.verdict import not_a_digit
 from cnnkit.imaging.io import Picture
@@ -24,18 +23,16 @@ def find_digits(picture: Picture) -> tuple[list[Prepared], np.ndarray]:
     MNIST's width (:mod:`cnnkit.digits.stroke`). Raises NoDigitError when the ink is no
     writing at all (:func:`cnnkit.digits.verdict.not_a_digit`).
     """
-    from cnnkit.ops.label import label_components
+    from cnnkit.ops.label import component_boxes, label_components
 
-    grey = to_grey(picture)
-    work, (sx, sy) = shrink(grey, WORK_SIDE_NUMBER)
+    work, (sx, sy) = work_copy(picture, WORK_SIDE_NUMBER)
     ink, _ = ink_image(work)
     evidence: dict = {}
     cleaned, mask = clean_ink(remove_background(ink), evidence)
     labels, count = label_components(mask)
-    areas = np.bincount(labels.ravel(), minlength=count + 1)[1:]
+    areas, bounds = component_boxes(labels, count)
     if count == 0 or areas.max() < MIN_INK_PIXELS:
         raise NoDigitError("no digit found (only specks stand out from the background)")
-    bounds = _component_boxes(labels, count)
     keep = areas >= max(MIN_INK_PIXELS, 0.02 * areas.max())  # drop dust and texture
     groups = _merge_overlapping(sorted(bounds[keep].tolist()))
     x0, y0 = bounds[keep, :2].min(axis=0)
@@ -56,7 +53,7 @@ def find_digits(picture: Picture) -> tuple[list[Prepared], np.ndarray]:
             continue
         y0, y1 = y0 + int(rows[0]), y0 + int(rows[-1]) + 1
         _, digit = fit_mnist(normalise_stroke(cleaned[y0:y1, x0:x1])[0])
-        box = _to_picture_box((x0, y0, x1, y1), (sx, sy), grey.shape)
+        box = _to_picture_box((x0, y0, x1, y1), (sx, sy), picture.pixels.shape[:2])
         digits.append(Prepared(digit * np.float32(255), [("digit", digit)], box))
     if not digits:
         raise NoDigitError("no digit found")

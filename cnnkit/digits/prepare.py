@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from PIL import Image
 
 from cnnkit.digits.levels import Levels, otsu, sample
 from cnnkit.digits.stroke import normalise_stroke
@@ -88,14 +87,6 @@ def ink_image(grey: np.ndarray) -> tuple[np.ndarray, bool]:
     return (1 - grey if paper_is_light else grey.copy()), bool(paper_is_light)
 
 
-def _quadratic_terms(height: int, width: int) -> np.ndarray:
-    """(height * width, 6): 1, x, y, x^2, xy, y^2 with x and y in -1..1."""
-    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
-    y = y * np.float32(2 / max(height - 1, 1)) - 1
-    x = x * np.float32(2 / max(width - 1, 1)) - 1
-    return np.stack([np.ones_like(x), x, y, x * x, x * y, y * y], axis=-1).reshape(-1, 6)
-
-
 def paper_level(ink: np.ndarray) -> np.ndarray:
     """The paper's own level under the ink (uneven light, shadows), shape (H, W).
 
@@ -104,26 +95,17 @@ def paper_level(ink: np.ndarray) -> np.ndarray:
     ink and left out, and the fit is repeated. Unlike a morphological opening, this does not
     mistake the inside of a thick stroke for paper.
     """
+    from cnnkit.ops import ink as kernels
+
     height, width = ink.shape
     scale = BACKGROUND_SIDE / max(height, width)
     small_w, small_h = max(4, round(width * scale)), max(4, round(height * scale))
-    small = np.asarray(Image.fromarray(ink, mode="F").resize((small_w, small_h), Image.BOX),
-                       np.float64).ravel()
-    terms = _quadratic_terms(small_h, small_w).astype(np.float64)
-    paper = small <= otsu(np.clip(small, 0, 1))
-    fit = np.full(small.shape, float(np.median(small)))
-    for _ in range(3):
-        if paper.sum() < 2 * terms.shape[1]:
-            break
-        weighted = terms * paper[:, None]  # least squares over the paper pixels only
-        coefficients = np.linalg.solve(weighted.T @ terms + 1e-9 * np.eye(terms.shape[1]),
-                                       weighted.T @ small)
-        fit = terms @ coefficients
-        residual = small - fit
-        spread = float(residual[paper].std()) + 1e-3  # ink is already left out: no outliers
-        paper = ~grow(residual.reshape(small_h, small_w) > 3 * spread, 1).ravel()
-    surface = Image.fromarray(fit.reshape(small_h, small_w).astype(np.float32), mode="F")
-    return np.asarray(surface.resize((width, height), Image.BILINEAR), np.float32)
+    small = kernels.resample(ink, (small_w, small_h), kernels.BOX).astype(np.float64)
+    paper = small <= otsu(small)  # otsu clips to 0..1
+    # least squares over the paper pixels only, three rounds, each leaving out what stands
+    # more than 3 noise widths above the last fit (and its neighbours: the strokes' edges)
+    fit = kernels.paper_fit(small, paper, float(np.median(small)))
+    return kernels.resample(fit.astype(np.float32), (width, height), kernels.BILINEAR)
 
 
 def remove_background(ink: np.ndarray) -> np.ndarray:
@@ -140,19 +122,6 @@ def remove_background(ink: np.ndarray) -> np.ndarray:
     return np.clip((ink - level) / (1 - level), 0, 1).astype(np.float32)
 
 
-def grow(mask: np.ndarray, steps: int) -> np.ndarray:
-    """``mask`` grown by ``steps`` pixels up, down, left and right (a diamond)."""
-    grown = mask.copy()
-    for _ in range(steps):
-        edge = grown.copy()
-        edge[1:] |= grown[:-1]
-        edge[:-1] |= grown[1:]
-        edge[:, 1:] |= grown[:, :-1]
-        edge[:, :-1] |= grown[:, 1:]
-        grown = edge
-    return grown
-
-
 def clean_ink(ink: np.ndarray, evidence: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Threshold away paper texture but keep the ink's grey levels and soft edges.
 
@@ -163,6 +132,8 @@ def clean_ink(ink: np.ndarray, evidence: dict | None = None) -> tuple[np.ndarray
     (cleaned (H, W) 0..1 with the strong ink at 1, mask of ink pixels). Raises NoDigitError
     when nothing stands out.
     """
+    from cnnkit.ops import ink as kernels
+
     few = sample(ink)
     levels = Levels(few)
     floor = levels.quantile(0.5)
@@ -177,51 +148,24 @@ def clean_ink(ink: np.ndarray, evidence: dict | None = None) -> tuple[np.ndarray
     mask = ink > threshold
     if mask.sum() < MIN_INK_PIXELS:
         raise NoDigitError("no digit found (the picture is blank or nearly so)")
-    mask = _hysteresis(ink, mask, max(floor + 4 * spread, HYSTERESIS * threshold))
+    # faint ink joined to clear ink is ink too (as Canny keeps edges)
+    mask = kernels.hysteresis(ink, mask, max(floor + 4 * spread, HYSTERESIS * threshold))
     level = Levels(ink[mask]).quantile(0.9)
-    if evidence is not None:
-        evidence["sharpness"] = _sharpness(ink, mask, level - floor)
     base = floor + 3 * spread
-    keep = grow(mask, EDGE_GROW) & (ink > base)
-    cleaned = np.where(keep, np.clip((ink - base) / max(level - base, 1e-6), 0, 1), 0)
-    return cleaned.astype(np.float32), mask
+    cleaned, steepness = kernels.kept_ink(ink, mask, base, max(level - base, 1e-6), EDGE_GROW)
+    if evidence is not None:
+        evidence["sharpness"] = _sharpness(steepness, level - floor)
+    return cleaned, mask
 
 
-def _sharpness(ink: np.ndarray, mask: np.ndarray, contrast: float) -> float:
-    """How steep the ink's edges are: the 90th percentile of the gradient along the mask's
-    outline, as a share of the ink's contrast per pixel. A pen line, even a faint or blurred
-    one, rises to its level within a few pixels (0.2 and up); a shadow or a fold in the
-    paper takes ten or more (below 0.1)."""
-    edge = mask & ~_shrunk(mask)
-    if not edge.any() or contrast <= 0:
+def _sharpness(steepness: np.ndarray, contrast: float) -> float:
+    """How steep the ink's edges are: the 90th percentile of ``steepness``, the gradient along
+    the mask's outline (:func:`cnnkit.ops.ink.edge_gradients`), as a share of the ink's
+    contrast per pixel. A pen line, even a faint or blurred one, rises to its level within a
+    few pixels (0.2 and up); a shadow or a fold in the paper takes ten or more (below 0.1)."""
+    if steepness.size == 0 or contrast <= 0:
         return 0.0
-    dy, dx = np.gradient(ink)
-    return float(np.quantile(np.hypot(dx, dy)[edge], 0.9)) / contrast
-
-
-def _shrunk(mask: np.ndarray) -> np.ndarray:
-    inner = mask.copy()
-    inner[1:] &= mask[:-1]
-    inner[:-1] &= mask[1:]
-    inner[:, 1:] &= mask[:, :-1]
-    inner[:, :-1] &= mask[:, 1:]
-    return inner
-
-
-def _hysteresis(ink: np.ndarray, strong: np.ndarray, low: float) -> np.ndarray:
-    """``strong`` plus every part of ``ink > low`` that touches it (as Canny keeps edges).
-
-    A blurred or faint stroke (pencil, a photo out of focus) falls below Otsu's threshold in
-    places; a part of it that is connected to clear ink is still ink, while specks of the
-    same faintness on their own are paper.
-    """
-    from cnnkit.ops.label import label_components
-
-    labels, count = label_components(ink > low)
-    touching = np.zeros(count + 1, bool)
-    touching[labels[strong]] = True
-    touching[0] = False
-    return touching[labels] | strong
+    return float(np.quantile(steepness, 0.9)) / contrast
 
 
 def ink_box(mask: np.ndarray, min_share: float = 0.05
@@ -235,14 +179,14 @@ def ink_box(mask: np.ndarray, min_share: float = 0.05
     (width / height of the box) and ``edges`` (picture sides the ink touches).
     Raises NoDigitError when no part is large enough to be a stroke.
     """
-    from cnnkit.ops.label import label_components
+    from cnnkit.ops.label import component_boxes, label_components
 
     labels, count = label_components(mask)
-    areas = np.bincount(labels.ravel(), minlength=count + 1)[1:]
+    areas, boxes = component_boxes(labels, count)
     if count == 0 or areas.max() < MIN_INK_PIXELS:
         raise NoDigitError("no digit found (only specks stand out from the background)")
     keep = areas >= max(2, min_share * areas.max())
-    boxes = _component_boxes(labels, count)[keep]
+    boxes = boxes[keep]
     x0, y0 = boxes[:, :2].min(axis=0)
     x1, y1 = boxes[:, 2:].max(axis=0)
     evidence = {"parts": int(keep.sum()), "kept": float(areas[keep].sum() / areas.sum()),
@@ -262,12 +206,10 @@ def fit_mnist(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     height, width = ink.shape
     scale = BOX / max(height, width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    resized = np.clip(np.asarray(Image.fromarray(ink.astype(np.float32), mode="F").resize(
-        size, Image.LANCZOS), np.float32), 0, 1)
-    total = float(resized.sum())
-    ys, xs = np.mgrid[0:resized.shape[0], 0:resized.shape[1]]
-    cy = float((resized * ys).sum() / total) if total > 0 else resized.shape[0] / 2
-    cx = float((resized * xs).sum() / total) if total > 0 else resized.shape[1] / 2
+    from cnnkit.ops import ink as kernels
+
+    resized = np.clip(kernels.resample(ink, size, kernels.LANCZOS), 0, 1)
+    _, cy, cx = kernels.centre_of_mass(resized)
     top, left = int(round(CENTRE - cy)), int(round(CENTRE - cx))
     canvas = np.zeros((SIDE, SIDE), np.float32)
     ys0, xs0 = max(top, 0), max(left, 0)
@@ -286,10 +228,29 @@ def shrink(grey: np.ndarray, side: int) -> tuple[np.ndarray, tuple[float, float]
     height, width = grey.shape
     if max(height, width) <= side:
         return grey, (1.0, 1.0)
+    from cnnkit.ops import ink as kernels
+
+    size = _shrunk_size(height, width, side)
+    return kernels.resample(grey, size, kernels.BOX), (width / size[0], height / size[1])
+
+
+def _shrunk_size(height: int, width: int, side: int) -> tuple[int, int]:
     factor = side / max(height, width)
-    size = (max(1, round(width * factor)), max(1, round(height * factor)))
-    work = Image.fromarray(grey, mode="F").resize(size, Image.BOX)
-    return np.asarray(work, np.float32), (width / size[0], height / size[1])
+    return max(1, round(width * factor)), max(1, round(height * factor))
+
+
+def work_copy(picture: Picture, side: int) -> tuple[np.ndarray, tuple[float, float]]:
+    """``shrink(to_grey(picture), side)``, in one pass for a grey picture without alpha (the
+    scaling to 0..1 happens as the pixels are read)."""
+    pixels = picture.pixels
+    height, width = pixels.shape[:2]
+    if pixels.ndim != 2 or picture.alpha is not None or max(height, width) <= side:
+        return shrink(to_grey(picture), side)
+    from cnnkit.ops import ink as kernels
+
+    size = _shrunk_size(height, width, side)
+    return (kernels.resample(pixels, size, kernels.BOX, 1 / picture.maxval),
+            (width / size[0], height / size[1]))
 
 
 def _to_picture_box(box, scale: tuple[float, float], shape) -> tuple[int, int, int, int]:
@@ -302,25 +263,30 @@ def _to_picture_box(box, scale: tuple[float, float], shape) -> tuple[int, int, i
 
 def prepare_digit(picture: Picture) -> Prepared:
     """The whole MNIST-style preprocessing of one picture holding one digit."""
-    return _prepare(to_grey(picture), WORK_SIDE, closer=True)
+    return _prepare(picture, WORK_SIDE, closer=True)
 
 
-def _prepare(grey: np.ndarray, side: int, closer: bool) -> Prepared:
-    work, (sx, sy) = shrink(grey, side)
+def _prepare(picture: Picture, side: int, closer: bool) -> Prepared:
+    work, (sx, sy) = work_copy(picture, side)
+    shape = picture.pixels.shape[:2]
     ink, inverted = ink_image(work)
     flattened = remove_background(ink)
     measured: dict = {}
     cleaned, mask = clean_ink(flattened, measured)
     (x0, y0, x1, y1), evidence = ink_box(mask)
     evidence.update(measured)
-    box = _to_picture_box((x0, y0, x1, y1), (sx, sy), grey.shape)
+    box = _to_picture_box((x0, y0, x1, y1), (sx, sy), shape)
     if closer and max(x1 - x0, y1 - y0) < CLOSER_BELOW and (sx > 1 or sy > 1):
         # a small digit in a large picture: prepare it again from the full-resolution pixels
         # around it, with as much paper again on every side
         pad = max(box[2] - box[0], box[3] - box[1])
         left, top = max(0, box[0] - pad), max(0, box[1] - pad)
-        right, bottom = min(grey.shape[1], box[2] + pad), min(grey.shape[0], box[3] + pad)
-        near = _prepare(np.ascontiguousarray(grey[top:bottom, left:right]), side, False)
+        right, bottom = min(shape[1], box[2] + pad), min(shape[0], box[3] + pad)
+        window = np.s_[top:bottom, left:right]
+        near = _prepare(Picture(np.ascontiguousarray(picture.pixels[window]),
+                                None if picture.alpha is None else
+                                np.ascontiguousarray(picture.alpha[window]), picture.maxval),
+                        side, False)
         a, b, c, d = near.box
         near.box = (a + left, b + top, c + left, d + top)
         return near
@@ -342,20 +308,6 @@ def prepare_raw(picture: Picture) -> Prepared:
         raise CnnkitError(f"--preprocess none needs a 28x28 image, got "
                           f"{grey.shape[1]}x{grey.shape[0]} (use --preprocess mnist)")
     return Prepared(grey * np.float32(255), [("28x28", grey)], (0, 0, SIDE, SIDE))
-
-
-def _component_boxes(labels: np.ndarray, count: int) -> np.ndarray:
-    """(count, 4) int array of each component's (x0, y0, x1, y1), in one pass over its pixels."""
-    ys, xs = np.nonzero(labels)
-    owner = labels[ys, xs] - 1
-    boxes = np.empty((count, 4), np.int64)
-    boxes[:, :2] = np.iinfo(np.int64).max
-    boxes[:, 2:] = -1
-    np.minimum.at(boxes[:, 0], owner, xs)
-    np.minimum.at(boxes[:, 1], owner, ys)
-    np.maximum.at(boxes[:, 2], owner, xs + 1)
-    np.maximum.at(boxes[:, 3], owner, ys + 1)
-    return boxes
 
 
 def _merge_overlapping(boxes: list[list[int]]) -> list[list[int]]:

@@ -15,7 +15,6 @@ less pressure, or blurred, does not fade away when it is shrunk.
 from __future__ import annotations
 
 import numpy as np
-from PIL import Image
 
 BOX = 20  # px: the longer side of the ink in MNIST
 MNIST_WIDTH = 2.4  # px at 28x28: the median stroke width of the MNIST training digits
@@ -34,11 +33,9 @@ def stroke_width(ink: np.ndarray) -> float:
     contributes 1 per pixel of its length, however blurred). Ends and loops make it a slight
     underestimate, the same on MNIST and on a picture.
     """
-    ink = np.asarray(ink, np.float32)
-    dx = np.diff(ink, axis=1, append=np.float32(0))
-    dy = np.diff(ink, axis=0, append=np.float32(0))
-    outline = float(np.hypot(dx, dy).sum())
-    return 2.0 * float(ink.sum()) / outline if outline > 0 else 0.0
+    from cnnkit.ops.ink import stroke_width as measured
+
+    return measured(np.asarray(ink, np.float32))
 
 
 def level_ink(crop: np.ndarray) -> np.ndarray:
@@ -140,13 +137,14 @@ def normalise_stroke(crop: np.ndarray) -> tuple[np.ndarray, float, float]:
     first. Returns (new crop, tight around its ink; width before; width after), the widths
     in px at 28x28.
     """
+    from cnnkit.ops import ink as kernels
+
     height, width = crop.shape
     scale = max(height, width) / BOX  # crop px per 28x28 px
     if scale < MIN_SCALE:
         factor = MIN_SCALE / scale
         size = (max(1, round(width * factor)), max(1, round(height * factor)))
-        crop = np.asarray(Image.fromarray(crop.astype(np.float32), mode="F").resize(
-            size, Image.BILINEAR), np.float32)
+        crop = kernels.resample(crop, size, kernels.BILINEAR)
     crop = level_ink(crop)
     before = now = stroke_width(crop) / (max(crop.shape) / BOX)
     target = min(max(before, THINNEST), THICKEST)

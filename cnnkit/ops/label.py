@@ -66,3 +66,35 @@ def label_components(mask: np.ndarray) -> tuple[np.ndarray, int]:
     labels = np.zeros(mask.shape, np.int64)
     count = _label(mask, labels)
     return labels, int(count)
+
+
+@njit
+def _boxes(labels, count, areas, boxes):
+    for k in range(count):
+        boxes[k, 0] = labels.shape[1]
+        boxes[k, 1] = labels.shape[0]
+        boxes[k, 2] = -1
+        boxes[k, 3] = -1
+    for y in range(labels.shape[0]):
+        for x in range(labels.shape[1]):
+            k = labels[y, x] - 1
+            if k < 0:
+                continue
+            areas[k] += 1
+            boxes[k, 0] = min(boxes[k, 0], x)
+            boxes[k, 1] = min(boxes[k, 1], y)
+            boxes[k, 2] = max(boxes[k, 2], x + 1)
+            boxes[k, 3] = max(boxes[k, 3], y + 1)
+
+
+def component_boxes(labels: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each labelled region's pixel count and box, in one pass over ``labels`` (H, W) from
+    :func:`label_components`: (areas (count,) int64, boxes (count, 4) int64 of x0, y0, x1,
+    y1 with x1 and y1 one past the last pixel)."""
+    labels = np.ascontiguousarray(labels, np.int64)
+    if labels.ndim != 2:
+        raise ValueError(f"labels must be 2-D, got shape {labels.shape}")
+    areas = np.zeros(count, np.int64)
+    boxes = np.empty((count, 4), np.int64)
+    _boxes(labels, int(count), areas, boxes)
+    return areas, boxes
