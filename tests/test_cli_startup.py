@@ -86,3 +86,17 @@ def test_a_thread_count_chosen_before_numba_starts_holds_for_that_command_only()
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             cwd=ROOT, env=env, check=True)
     assert result.stdout.split() == ["1", "True", "False"]
+
+
+def test_kernels_with_array_methods_load_from_the_cache_without_scipy(tmp_path):
+    """A cached kernel calling ``mask.any()`` rebuilds its environment through
+    numba.np.arraymath, whose BLAS probe would import scipy.linalg (0.1-0.3 s)."""
+    code = ("import sys, numpy as np\n"
+            "from cnnkit.ops.ink import erosion_steps\n"
+            "assert erosion_steps(np.pad(np.ones((5, 5), bool), 1)) > 0\n"
+            "print('scipy.linalg' in sys.modules)")
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    for _ in range(2):  # the first run compiles, the second loads from the cache
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                cwd=ROOT, env=env, check=True)
+        assert result.stdout.strip() == "False"

@@ -100,7 +100,10 @@ def _cheap_cache_loads() -> None:
     def load_overload(self, sig, target_context):
         try:
             rtsys.initialize(target_context)
-            with self._guard_against_spurious_io_errors():
+            # A kernel using array methods (``mask.any()``) rebuilds its environment by
+            # importing numba.np.arraymath, whose BLAS probe imports scipy.linalg: answered
+            # "no" here as in _load_numba_registries (0.1-0.3 s of `predict one.jpg`).
+            with _Hidden("scipy.linalg"), self._guard_against_spurious_io_errors():
                 return self._load_overload(sig, target_context)
         except Exception:  # noqa: BLE001
             return numba_load(self, sig, target_context)
