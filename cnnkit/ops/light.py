@@ -27,6 +27,7 @@ import sys
 import numpy as np
 
 from cnnkit.ops.filter_shape import check, fits
+from cnnkit.ops.ranges import interpolate, ranks
 
 # Values (height x width x channels) up to which a picture goes the numpy way while Numba
 # has not started, at up to 9 kernel taps (more taps lower it in proportion). Measured in
@@ -196,10 +197,6 @@ def finish(values: np.ndarray, other: np.ndarray | None, bias: float, relu: bool
     return values
 
 
-# Range mappings, in the order of the integer codes the Numba kernels take.
-MAPPINGS = ("clip", "abs", "offset", "stretch", "edges")
-
-
 def to_pixels(values: np.ndarray, mapping: str, shift: float, scale: float, maxval: float,
               out_dtype) -> tuple[np.ndarray, int]:
     """``quantize.to_pixels`` of a whole array: (pixels of ``out_dtype``, how many values
@@ -234,25 +231,6 @@ def to_pixels(values: np.ndarray, mapping: str, shift: float, scale: float, maxv
     if not (out_scale == 1 and top <= out_max):
         np.minimum(np.maximum(work, f32(0.0), out=work), out_max, out=work)
     return work.astype(out_dtype), outside
-
-
-def ranks(count: int, q: float) -> tuple[int, int, float]:
-    """numpy's 'linear' percentile of ``count`` values: the two order statistics and the
-    weight between them."""
-    q = np.true_divide(q, 100)
-    virtual = count * q + (1 + q * (1 - 1 - 1)) - 1
-    if virtual >= count - 1:
-        return count - 1, count - 1, float(virtual - np.floor(virtual))
-    below = int(np.floor(virtual))
-    return below, below + 1, float(virtual - np.floor(virtual))
-
-
-def interpolate(low, high, gamma: float) -> float:
-    """Between two order statistics (float32 scalars), as numpy's percentile rounds it."""
-    diff = high - low
-    if gamma >= 0.5:
-        return float(high - diff * (1 - gamma))
-    return float(low + diff * gamma)
 
 
 def abs_percentile(values: np.ndarray, q: float) -> float:

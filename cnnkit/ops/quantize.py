@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from cnnkit.ops._jit import njit_exact_parallel, prange
-from cnnkit.ops.light import MAPPINGS, interpolate, ranks
+from cnnkit.ops.ranges import MAPPINGS, interpolate, ranks
 
 HIST_BINS = 1 << 16
 SAMPLE_MIN = 20_000  # values: below, a sample says too little about a 99.9th percentile
