@@ -92,16 +92,16 @@ def predict_command(
     results: list[dict] = []
 
     def prepare(file: Path):
+        if general:
+            return _prepare_picture(file, image, max_pixels)
+        return _prepare_file(file, multi, preprocess.value, max_pixels)
+
+    def refused(file: Path, exc: Exception) -> None:
         from cnnkit.digits import NoDigitError
 
-        try:
-            if general:
-                return _prepare_picture(file, image, max_pixels)
-            return _prepare_file(file, multi, preprocess.value, max_pixels)
-        except NoDigitError as exc:  # a row in the table too
+        if isinstance(exc, NoDigitError):  # a row in the table too
             results.append({"input": str(file), "prediction": "", "confidence": None,
                             "verdict": "no digit", "note": str(exc), "uncertain": False})
-            raise
 
     def report(file: Path, prepared, probs) -> dict:
         result = _result(file, prepared, probs, top, multi, show_steps, min_confidence,
@@ -114,7 +114,7 @@ def predict_command(
         return result
 
     work = _Batches(files, prepare, lambda x: network.predict_proba(x * np.float32(scale)),
-                    report, workers)
+                    report, refused, workers, forked=show_steps is None)
 
     if show_steps is not None:
         with common.user_errors():
@@ -129,8 +129,6 @@ def predict_command(
         stopped = exc
     finally:
         work.close()
-    position = {str(f): k for k, f in enumerate(files)}  # "no digit" rows come from threads
-    results.sort(key=lambda r: position[r["input"]])
     answered = len(results) == len(files)  # "no digit" is an answer; an unreadable file is not
     with common.user_errors():
         _finish(results, csv if answered else None, as_json, quiet, len(files), force)
@@ -149,27 +147,43 @@ def predict_command(
 class _Batches:
     """``work(file)`` for :func:`common.run_batch` that runs a chunk of files at a time.
 
-    The chunk's pictures are read and prepared on ``workers`` threads (decoding, resampling
-    and the Numba labelling release the GIL), then all their digits go through the model in
-    one batch. Results come back one file at a time, in order, as run_batch asks for them;
-    a file that failed re-raises its own error.
+    The chunk's pictures are read and prepared on ``workers`` forked processes where the
+    system forks and nothing is written per picture (``forked``), else on threads (decoding,
+    resampling and the Numba kernels release the GIL, the Python between them does not).
+    Then all the chunk's digits go through the model in one batch. Results come back one
+    file at a time, in order, as run_batch asks for them; a file that failed re-raises its
+    own error, after ``refused(file, error)`` has seen it.
     """
 
     CHUNK = 64
 
-    def __init__(self, files: list[Path], prepare, classify, report, workers: int):
+    def __init__(self, files: list[Path], prepare, classify, report, refused, workers: int,
+                 forked: bool = False):
         from cnnkit import files as outputs
+        from cnnkit import forked as forking
 
         self._pending = list(files)
         self._ready: list = []
         self._outputs = outputs.active()  # the run's: a file's steps must not be tied to
         # the file whose turn it was when its chunk was prepared
         self._prepare, self._classify, self._report = prepare, classify, report
-        self._pool = None
-        if workers > 1 and len(files) > 1:
+        self._refused = refused
+        self._workers = workers if len(files) > 1 else 1
+        self._forked = forked and self._workers > 1 and forking.available()
+        self._pool = None  # threads or forked workers
+        self._arrived = None  # the forked workers' results, in file order
+        if self._forked:
+            import itertools
+
+            from cnnkit.forked import ForkedMap
+
+            first = self._attempt(files[0])  # loads the kernels, which the workers inherit
+            self._pool = ForkedMap(self._attempt_slim, files[1:], self._workers)
+            self._arrived = itertools.chain([first], self._pool)
+        elif self._workers > 1:
             from concurrent.futures import ThreadPoolExecutor
 
-            self._pool = ThreadPoolExecutor(workers)
+            self._pool = ThreadPoolExecutor(self._workers)
 
     def __call__(self, file: Path) -> dict:
         if not self._ready:
@@ -181,16 +195,48 @@ class _Batches:
         return outcome
 
     def close(self) -> None:
-        if self._pool is not None:
+        if self._forked:
+            self._pool.close()
+        elif self._pool is not None:
             self._pool.shutdown(cancel_futures=True)
 
     def _attempt(self, file: Path):
+        """The prepared picture, or the error that is this file's alone (as run_batch sees
+        it: the others go on)."""
         from cnnkit.errors import CnnkitError
 
         try:
             return self._prepare(file)
-        except CnnkitError as exc:
+        except (CnnkitError, OSError, MemoryError) as exc:
             return exc
+
+    def _attempt_slim(self, file: Path):
+        """In a forked worker: the prepared digits without the pictures and stages, which
+        only --show-steps draws (a fraction of the bytes to send back)."""
+        import dataclasses
+
+        item = self._attempt(file)
+        if isinstance(item, Exception):
+            return item
+        found = [dataclasses.replace(d, stages=[]) for d in item.found]
+        return _Prepared(None, found, None, item.number, item.evidence)
+
+    def _prepared(self, chunk: list[Path]) -> list:
+        if self._forked:
+            from concurrent.futures.process import BrokenProcessPool
+
+            ready = []
+            try:
+                while len(ready) < len(chunk):
+                    ready.append(next(self._arrived))
+            except BrokenProcessPool:  # a worker was killed: the rest is prepared here
+                self._pool.close()
+                self._forked, self._pool = False, None
+                ready += map(self._attempt, chunk[len(ready):])
+            return ready
+        if self._pool is not None:
+            return list(self._pool.map(self._attempt, chunk))
+        return [self._attempt(file) for file in chunk]
 
     def _run_chunk(self) -> None:
         import numpy as np
@@ -199,8 +245,10 @@ class _Batches:
         from cnnkit.files import activate, transaction
 
         chunk, self._pending = self._pending[:self.CHUNK], self._pending[self.CHUNK:]
-        mapper = self._pool.map if self._pool is not None else map
-        prepared = list(mapper(self._attempt, chunk))
+        prepared = self._prepared(chunk)
+        for file, item in zip(chunk, prepared):
+            if isinstance(item, Exception):
+                self._refused(file, item)
         good = [p for p in prepared if not isinstance(p, Exception)]
         digits = [d.digit for p in good for d in p.found]
         batch = np.stack(digits).astype(np.float32) if digits else None
