@@ -2,7 +2,8 @@
 
     pip install -e '.[bench]' && python bench/filter_bench.py
 
-Prints best-of-N wall times and the ratios cnnkit/peer, plus a plain memory copy of the image
+Prints wall times and the ratios cnnkit/peer (cnnkit and OpenCV take turns: the median of three
+rounds of best-of-N each; scipy best of 3), plus a plain memory copy of the image
 (the physical floor: every output value has to be written once) and the whole-process
 latency of ``cnnkit --help`` and ``cnnkit filter`` with a warm Numba cache.
 """
@@ -17,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from timing import best_of
+from timing import alternating, best_of
 
 from cnnkit.ops._jit import set_threads
 from cnnkit.ops.filter2d import filter2d
@@ -45,9 +46,11 @@ def in_process() -> list[tuple[str, float, float | None, float | None]]:
     rows.append(("memory copy 4096x4096 float32 (floor)", floor, None, None))
     for size in (3, 5):
         kernel = rng.standard_normal((size, size)).astype(np.float32)
-        ours = best_of(lambda: filter2d(square, kernel, op="corr", border="mirror"), repeats=15)
-        cv = best_of(lambda: cv2.filter2D(square, -1, kernel, borderType=cv2.BORDER_REFLECT_101),
-                     repeats=15)
+        times = alternating({
+            "cnnkit": lambda: filter2d(square, kernel, op="corr", border="mirror"),
+            "OpenCV": lambda: cv2.filter2D(square, -1, kernel,
+                                           borderType=cv2.BORDER_REFLECT_101)}, repeats=15)
+        ours, cv = times["cnnkit"], times["OpenCV"]
         sp = best_of(lambda: ndimage.correlate(square, kernel, mode="mirror"), repeats=3)
         np.testing.assert_allclose(filter2d(square[:64, :64], kernel, op="corr", border="mirror"),
                                    cv2.filter2D(square[:64, :64], -1, kernel,
@@ -55,13 +58,14 @@ def in_process() -> list[tuple[str, float, float | None, float | None]]:
         rows.append((f"4096x4096 float32, {size}x{size}", ours, cv, sp))
     photo = rng.integers(0, 256, (3000, 4000, 3), dtype=np.uint8)  # 12 megapixels
     kernel = rng.standard_normal((3, 3)).astype(np.float32)
-    ours = best_of(lambda: cnnkit_u8(photo, kernel), repeats=5)
     # the same pixels as OpenCV's, give or take one level where a float sum rounds differently
     np.testing.assert_allclose(cnnkit_u8(photo[:64], kernel),
                                cv2.filter2D(photo[:64], -1, kernel,
                                             borderType=cv2.BORDER_REFLECT_101), atol=1)
-    cv = best_of(lambda: cv2.filter2D(photo, -1, kernel, borderType=cv2.BORDER_REFLECT_101),
-                 repeats=5)
+    times = alternating({
+        "cnnkit": lambda: cnnkit_u8(photo, kernel),
+        "OpenCV": lambda: cv2.filter2D(photo, -1, kernel, borderType=cv2.BORDER_REFLECT_101)})
+    ours, cv = times["cnnkit"], times["OpenCV"]
     sp = best_of(lambda: np.clip(np.rint(ndimage.correlate(photo.astype(np.float32),
                                                            kernel[:, :, None], mode="mirror")),
                                  0, 255).astype(np.uint8), repeats=3)
@@ -96,7 +100,7 @@ def main() -> None:
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
           f"{platform.python_version()}, numpy {np.__version__}, OpenCV {cv2.__version__}, "
           f"numba threads {threads}, OpenCV threads {cv2.getNumThreads()}")
-    print(f"\n{'in-process (best of N)':42s} {'cnnkit':>9s} {'OpenCV':>9s} {'scipy':>9s} "
+    print(f"\n{'in-process (3 rounds, alternating)':42s} {'cnnkit':>9s} {'OpenCV':>9s} {'scipy':>9s} "
           f"{'vs OpenCV':>10s} {'vs scipy':>9s}")
     for label, ours, cv, sp in in_process():
         if cv is None:
