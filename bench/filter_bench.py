@@ -100,8 +100,8 @@ def main() -> None:
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
           f"{platform.python_version()}, numpy {np.__version__}, OpenCV {cv2.__version__}, "
           f"numba threads {threads}, OpenCV threads {cv2.getNumThreads()}")
-    print(f"\n{'in-process (3 rounds, alternating)':42s} {'cnnkit':>9s} {'OpenCV':>9s} {'scipy':>9s} "
-          f"{'vs OpenCV':>10s} {'vs scipy':>9s}")
+    print(f"\n{'in-process (3 rounds, alternating)':42s} {'cnnkit':>9s} {'OpenCV':>9s} "
+          f"{'scipy':>9s} {'vs OpenCV':>10s} {'vs scipy':>9s}")
     for label, ours, cv, sp in in_process():
         if cv is None:
             print(f"{label:42s} {ours * 1e3:7.1f}ms")
