@@ -100,3 +100,25 @@ def test_kernels_with_array_methods_load_from_the_cache_without_scipy(tmp_path):
         result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                                 cwd=ROOT, env=env, check=True)
         assert result.stdout.strip() == "False"
+
+
+def test_progress_bar_only_where_one_is_shown(monkeypatch):
+    """A bar on a terminal for several files; otherwise the same calls do nothing, and rich's
+    progress module (a share of a one-file command's start) is not imported."""
+    from cnnkit.cli import common
+
+    code = ("import sys\n"
+            "from cnnkit.cli import common\n"
+            "with common.progress(5, False, 'x') as bar:\n"
+            "    bar.advance(bar.add_task('', total=5))\n"
+            "print('rich.progress' in sys.modules)")
+    piped = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           cwd=ROOT, check=True)
+    assert piped.stdout.strip() == "False"
+    shown = io.StringIO()
+    monkeypatch.setattr(common, "err", Console(file=shown, force_terminal=True))
+    with common.progress(5, False, "frames") as bar:
+        bar.advance(bar.add_task("", total=5))
+    assert "frames" in shown.getvalue()
+    assert type(common.progress(1, False, "frames")) is common._Silent  # one file
+    assert type(common.progress(5, True, "frames")) is common._Silent  # quiet

@@ -190,8 +190,36 @@ def expand_inputs(inputs: list[Path], suffixes: tuple[str, ...]) -> list[Path]:
     return found
 
 
+class _Silent:
+    """What :func:`progress` gives when nothing is to be shown: the bar's calls, doing
+    nothing, without importing rich's progress module (a share of a one-file command's
+    start)."""
+
+    console = err
+
+    def __enter__(self) -> _Silent:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def add_task(self, *args, **kwargs) -> int:
+        return 0
+
+    def update(self, *args, **kwargs) -> None:
+        pass
+
+    def advance(self, *args, **kwargs) -> None:
+        pass
+
+    def remove_task(self, *args, **kwargs) -> None:
+        pass
+
+
 def progress(total: int, quiet: bool, label: str):
     """A rich progress bar on stderr for several files; silent when quiet or not a terminal."""
+    if quiet or total < 2 or not err.is_terminal:
+        return _Silent()
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -200,11 +228,9 @@ def progress(total: int, quiet: bool, label: str):
         TimeRemainingColumn,
     )
 
-    disable = quiet or total < 2 or not err.is_terminal
-    bar = Progress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(),
-                   TimeRemainingColumn(), TextColumn("{task.description}"), console=err,
-                   disable=disable, transient=True)
-    return bar
+    return Progress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(),
+                    TimeRemainingColumn(), TextColumn("{task.description}"), console=err,
+                    transient=True)
 
 
 def run_batch(files: list[Path], work, *, as_json: bool, quiet: bool, label: str,
