@@ -21,7 +21,9 @@ def main() -> None:
     if previous is signal.default_int_handler:  # not when the caller ignores SIGINT
         signal.signal(signal.SIGINT, _quiet_exit)
     try:
-        from cnnkit.cli import app
+        from cnnkit.cli import app_for
+
+        app = app_for(sys.argv[1:])  # only the command being run is registered
     finally:
         signal.signal(signal.SIGINT, previous)
     try:

@@ -38,6 +38,40 @@ def test_every_command_has_help_and_a_docs_entry(runner):
         assert result.exit_code == 0 and "Usage" in result.stdout
 
 
+def test_every_command_is_found_by_its_module():
+    """``cnnkit X`` registers only X's module (cli/__init__.py's MODULES): each command must
+    be there, under the module that registers it."""
+    import cnnkit.cli as cli
+    from cnnkit.cli.root import app
+
+    cli.register()
+    registered = {c.name for c in app.registered_commands} | {
+        g.name for g in app.registered_groups}
+    assert registered == set(cli.MODULES)
+    for name, module in cli.MODULES.items():
+        source = (ROOT / "cnnkit" / "cli" / f"{module}.py").read_text()
+        assert f'command("{name}"' in source or f'name="{name}"' in source, (name, module)
+
+
+@pytest.mark.parametrize(("argv", "command"), [
+    (["filter", "x.png"], "filter"), (["--debug", "predict", "-q", "x"], "predict"),
+    (["--help"], None), (["-h", "filter"], None), ([], None), (["--version"], None)])
+def test_the_command_is_the_first_word_that_is_no_option(argv, command):
+    from cnnkit.cli import command_in
+
+    assert command_in(argv) == command
+
+
+def test_a_command_registers_only_its_own_module():
+    code = ("import sys; from cnnkit.cli import app_for; from typer.main import get_command;"
+            "group = get_command(app_for(['predict', 'x.png']));"
+            "print(sorted(group.commands), sorted(m.rsplit('.', 1)[1] for m in sys.modules"
+            " if m.startswith('cnnkit.cli.') and m.endswith('_cmd')))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=ROOT, check=True)
+    assert result.stdout.split() == ["['predict']", "['predict_cmd']"]
+
+
 def _run(*args, env=None):
     return subprocess.run([sys.executable, "-m", "cnnkit", *args], capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, cwd=ROOT, timeout=300)

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from cnnkit.cli import common
-from cnnkit.cli.app import app
+from cnnkit.cli.root import app
 
 DATA = "Data: MNIST"
 

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from cnnkit.cli import common, folder_opts
-from cnnkit.cli.app import app
+from cnnkit.cli.root import app
 from cnnkit.cli.data_cmd import DataDir, Split, load_data
 from cnnkit.cli.model_opts import (
     DIGITS,

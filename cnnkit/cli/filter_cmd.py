@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 import typer
 
 from cnnkit.cli import common
-from cnnkit.cli.app import IMAGES, app
+from cnnkit.cli.root import IMAGES, app
 
 
 class Op(str, Enum):

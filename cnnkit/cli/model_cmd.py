@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from cnnkit.cli import common
-from cnnkit.cli.app import app
+from cnnkit.cli.root import app
 from cnnkit.cli.model_opts import DIGITS, ModelArg, resolve_model
 
 

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from cnnkit.cli import common
-from cnnkit.cli.app import app
+from cnnkit.cli.root import app
 from cnnkit.cli.filter_cmd import Force
 from cnnkit.cli.model_opts import ModelOption, resolve_model
 from cnnkit.cli.predict_cmd import Preprocess

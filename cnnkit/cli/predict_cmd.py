@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from cnnkit.cli import common
-from cnnkit.cli.app import app
+from cnnkit.cli.root import app
 from cnnkit.cli.model_opts import DIGITS, ModelOption, Threads, resolve_model
 
 UNCERTAIN_EXIT = 3

@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 import typer
 
 from cnnkit.cli import common, folder_opts
-from cnnkit.cli.app import app
+from cnnkit.cli.root import app
 from cnnkit.cli.data_cmd import DataDir
 from cnnkit.cli.model_opts import DIGITS, RECIPE, NoVerify, Threads, limit_threads
 
