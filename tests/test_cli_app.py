@@ -41,7 +41,7 @@ def test_every_command_has_help_and_a_docs_entry(runner):
 def test_every_command_is_found_by_its_module():
     """``cnnkit X`` registers only X's module (cli/__init__.py's MODULES): each command must
     be there, under the module that registers it."""
-    import cnnkit.cli as cli
+    from cnnkit import cli
     from cnnkit.cli.root import app
 
     cli.register()
