@@ -7,32 +7,53 @@ two workers start in milliseconds, not the second a fresh interpreter needs to i
 load them. Preparing digit photos for ``cnnkit predict`` runs about twice as fast this way
 on two cores (figures in docs/predict.md).
 
-Only systems that fork (Linux, the BSDs, macOS) have it: callers check :func:`available` and
-keep their threads elsewhere. The children must not use Numba's parallel kernels (GNU
-OpenMP, one of its threading layers, is not safe after a fork) nor write files: they compute
-and return picklable results; the parent does the rest.
+Linux only: there a fork is well understood (macOS forks too, but its system libraries are
+not safe in a forked child, which is why Python spawns there), and a worker can ask the kernel
+to end it with its parent. Callers check :func:`available` and keep their threads elsewhere.
+The children must not use Numba's parallel kernels (GNU OpenMP, one of its threading layers,
+is not safe after a fork) nor write files: they compute and return picklable results; the
+parent does the rest.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
+import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 
 _WORK: Callable | None = None  # the child's function, inherited at the fork, never pickled
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def available() -> bool:
-    """Whether this system can fork workers."""
-    return "fork" in multiprocessing.get_all_start_methods()
+    """Whether this system forks workers (Linux)."""
+    return sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
 
 
-def _start(work: Callable) -> None:
+def _start(work: Callable, parent: int) -> None:
     global _WORK
     _WORK = work
     # Ctrl-C reaches the whole process group; the parent alone stops the batch, then the pool
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _end_with(parent)
+
+
+def _end_with(parent: int) -> None:
+    """Have the kernel end this worker when its parent ends, however it ends (killed, out of
+    memory): a worker left waiting for work would hold the parent's stdout open, and a
+    pipeline reading it would never finish."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # pragma: no cover - every Linux libc has prctl
+        pass
+    if os.getppid() != parent:  # the parent ended before the request was made
+        os._exit(1)
 
 
 def _run_group(items: list) -> list:
@@ -47,7 +68,8 @@ class ForkedMap:
     round trips) and at most ``ahead`` items are in flight, so results never pile up far
     ahead of the caller. An exception raised by ``work`` is re-raised by :meth:`__iter__`
     for its item; return errors as values to keep going past them. A worker that dies
-    (killed, out of memory) raises ``concurrent.futures.process.BrokenProcessPool`` there.
+    (killed, out of memory) raises ``concurrent.futures.process.BrokenProcessPool`` there;
+    workers that cannot be forked raise OSError here, with none left running.
     """
 
     def __init__(self, work: Callable, items: Iterable, workers: int, group: int = 8,
@@ -58,10 +80,20 @@ class ForkedMap:
         self._group, self._ahead = group, ahead
         self._sent: deque = deque()  # futures of groups, in item order
         self._pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
-                                         initializer=_start, initargs=(work,))
+                                         initializer=_start, initargs=(work, os.getpid()))
         # The workers fork at the first submit, here: before the caller starts threads of its
         # own (a progress bar), which a fork would copy in whatever lock they hold
-        self._send()
+        try:
+            self._send()
+        except OSError:  # a fork failed (process limit, memory): end those that started
+            self._stop_workers()
+            raise
+
+    def _stop_workers(self) -> None:
+        # the executor has no public way to end idle workers before Python 3.14
+        for process in list(getattr(self._pool, "_processes", {}).values()):
+            process.kill()
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
     def __iter__(self) -> Iterator:
         while self._sent:

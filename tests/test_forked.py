@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from cnnkit import forked
-from tests.conftest import invoke
+from tests.conftest import ROOT, invoke
 
 pytestmark = pytest.mark.skipif(not forked.available(), reason="this system does not fork")
 
@@ -60,6 +60,69 @@ def test_a_worker_that_dies_breaks_the_pool_instead_of_hanging():
         pool.close()
 
 
+def test_workers_end_with_their_parent():
+    """A parent killed outright (the out-of-memory killer, kill -9) takes its workers with
+    it: left waiting for work they would hold its stdout open, and a pipeline would hang."""
+    import select
+    import signal
+    import subprocess
+    import sys
+
+    script = (
+        "import os, signal\n"
+        "from cnnkit.forked import ForkedMap\n"
+        "pids = set()\n"
+        "for pid in ForkedMap(lambda k: os.getpid(), range(1000), 2, group=1):\n"
+        "    pids.add(pid)\n"
+        "    if len(pids) == 2:\n"
+        "        break\n"
+        "print(*pids, flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n")
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                              cwd=ROOT)
+    pids = [int(p) for p in parent.stdout.readline().split()]
+    assert parent.wait(timeout=60) == -signal.SIGKILL and len(pids) == 2
+    left = []
+    for pid in pids:
+        try:
+            handle = os.pidfd_open(pid)
+        except ProcessLookupError:  # already gone
+            continue
+        try:
+            ended, _, _ = select.select([handle], [], [], 30)  # readable once the process ends
+        finally:
+            os.close(handle)
+        if not ended:
+            left.append(pid)
+            os.kill(pid, signal.SIGKILL)  # not left behind by a failing test
+    assert not left, f"workers {left} outlived their parent"
+
+
+def test_no_worker_is_left_when_one_cannot_be_forked():
+    """A fork refused (process limit, memory) is an OSError for the caller, with the workers
+    already started ended: nothing keeps the process from exiting."""
+    import subprocess
+    import sys
+
+    script = (
+        "import os\n"
+        "from cnnkit.forked import ForkedMap\n"
+        "real, calls = os.fork, []\n"
+        "def fork():\n"
+        "    calls.append(1)\n"
+        "    if len(calls) == 2:\n"
+        "        raise BlockingIOError(11, 'Resource temporarily unavailable')\n"
+        "    return real()\n"
+        "os.fork = fork\n"
+        "try:\n"
+        "    ForkedMap(abs, range(10), 2)\n"
+        "except OSError as exc:\n"
+        "    print('refused', exc.errno)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60, cwd=ROOT)
+    assert done.returncode == 0 and done.stdout.split() == ["refused", "11"], done.stderr
+
+
 def _ones(folder: Path, count: int) -> None:
     for k in range(count):
         bar = np.full((60, 60), 230, np.uint8)
@@ -69,21 +132,53 @@ def _ones(folder: Path, count: int) -> None:
 
 def test_predict_reads_the_same_with_forked_workers_as_with_threads(runner, tmp_path,
                                                                      monkeypatch):
-    _ones(tmp_path, 80)
-    Image.fromarray(np.full((60, 60), 230, np.uint8)).save(tmp_path / "p40.png")  # blank
-    (tmp_path / "p50.png").write_bytes(b"broken")
+    pictures = tmp_path / "pictures"
+    pictures.mkdir()
+    _ones(pictures, 80)
+    Image.fromarray(np.full((60, 60), 230, np.uint8)).save(pictures / "p40.png")  # blank
+    (pictures / "p50.png").write_bytes(b"broken")
+    forks = []
+    real = forked.ForkedMap
 
-    def run():
-        result = invoke(runner, "predict", tmp_path, "--json", "--threads", "2")
-        assert result.exit_code == 1
+    def counted(*args, **kwargs):
+        forks.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(forked, "ForkedMap", counted)
+
+    def run(name):
+        csv = tmp_path / f"{name}.csv"
+        result = invoke(runner, "predict", pictures, "--json", "--threads", "2",
+                        "--csv", csv)
+        assert result.exit_code == 1  # the broken file
         return [json.loads(line) for line in result.stdout.splitlines()]
 
-    with_workers = run()
+    with_workers = run("workers")
     monkeypatch.setattr(forked, "available", lambda: False)
-    with_threads = run()
+    with_threads = run("threads")
+    if os.cpu_count() and os.cpu_count() > 1:
+        assert forks == [1]  # the first run forked, the second did not
     assert with_workers == with_threads
-    assert [Path(r["input"]).name for r in with_workers] == [f"p{k:02d}.png" for k in range(80)]
+    names = [f"p{k:02d}.png" for k in range(80)]
+    assert [Path(r["input"]).name for r in with_workers] == names
     assert "no digit" in with_workers[40]["error"] and "p50.png" in with_workers[50]["error"]
+    assert not (tmp_path / "workers.csv").exists()  # not every picture was read
+
+
+def test_the_csv_lists_no_digit_pictures_in_their_place(runner, tmp_path, monkeypatch):
+    pictures = tmp_path / "pictures"
+    pictures.mkdir()
+    _ones(pictures, 70)
+    Image.fromarray(np.full((60, 60), 230, np.uint8)).save(pictures / "p03.png")  # blank
+    names = [f"p{k:02d}.png" for k in range(70)]
+    for fork in (True, False):
+        monkeypatch.setattr(forked, "available", lambda fork=fork: fork)
+        csv = tmp_path / f"{fork}.csv"
+        result = invoke(runner, "predict", pictures, "--threads", "2", "--csv", csv, "-q")
+        assert result.exit_code == 1, result.output
+        rows = csv.read_text().splitlines()[1:]
+        assert [Path(r.split(",")[0]).name for r in rows] == names
+        assert rows[3].endswith(",no digit") and rows[4].endswith(",digit")
 
 
 def test_a_batch_goes_on_in_the_parent_when_a_worker_dies(tmp_path):
@@ -112,3 +207,17 @@ def test_a_batch_goes_on_in_the_parent_when_a_worker_dies(tmp_path):
         assert [work(file) for file in files] == [float(k) for k in range(150)]
     finally:
         work.close()
+
+
+def test_predict_uses_threads_when_no_worker_can_be_forked(runner, tmp_path, monkeypatch):
+    _ones(tmp_path, 12)
+
+    def refused(*args, **kwargs):
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(forked, "ForkedMap", refused)
+    result = invoke(runner, "predict", tmp_path, "--json", "--threads", "2")
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [Path(r["input"]).name for r in records] == [f"p{k:02d}.png" for k in range(12)]
+    assert all(r["ok"] and r["prediction"] == "1" for r in records)

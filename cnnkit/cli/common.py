@@ -195,7 +195,9 @@ class _Silent:
     nothing, without importing rich's progress module (a share of a one-file command's
     start)."""
 
-    console = err
+    @property
+    def console(self) -> Console:
+        return err
 
     def __enter__(self) -> _Silent:
         return self

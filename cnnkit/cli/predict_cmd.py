@@ -178,9 +178,12 @@ class _Batches:
             from cnnkit.forked import ForkedMap
 
             first = self._attempt(files[0])  # loads the kernels, which the workers inherit
-            self._pool = ForkedMap(self._attempt_slim, files[1:], self._workers)
-            self._arrived = itertools.chain([first], self._pool)
-        elif self._workers > 1:
+            try:
+                self._pool = ForkedMap(self._attempt_slim, files[1:], self._workers)
+                self._arrived = itertools.chain([first], self._pool)
+            except OSError:  # no process to spare (a limit, memory): threads, as elsewhere
+                self._forked = False
+        if not self._forked and self._workers > 1:
             from concurrent.futures import ThreadPoolExecutor
 
             self._pool = ThreadPoolExecutor(self._workers)
@@ -246,9 +249,6 @@ class _Batches:
 
         chunk, self._pending = self._pending[:self.CHUNK], self._pending[self.CHUNK:]
         prepared = self._prepared(chunk)
-        for file, item in zip(chunk, prepared):
-            if isinstance(item, Exception):
-                self._refused(file, item)
         good = [p for p in prepared if not isinstance(p, Exception)]
         digits = [d.digit for p in good for d in p.found]
         batch = np.stack(digits).astype(np.float32) if digits else None
@@ -258,6 +258,7 @@ class _Batches:
         start = 0
         for file, item in zip(chunk, prepared):
             if isinstance(item, Exception):
+                self._refused(file, item)
                 self._ready.append((file, item))
                 continue
             count = len(item.found)
