@@ -9,8 +9,8 @@ from typing import Annotated, Optional
 import typer
 
 from cnnkit.cli import common
-from cnnkit.cli.root import app
 from cnnkit.cli.model_opts import DIGITS, ModelOption, Threads, resolve_model
+from cnnkit.cli.root import app
 
 UNCERTAIN_EXIT = 3
 
