@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import http.server
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -12,6 +14,12 @@ from PIL import Image
 from typer.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def python_output(code: str, env: dict | None = None) -> str:
+    """What ``python -c code`` prints, run from the repository root; an error fails the test."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                          env=env, check=True).stdout.strip()
 SAMPLES = ROOT / "samples"
 
 

@@ -10,7 +10,7 @@ import pytest
 from typer.main import get_command
 
 from cnnkit import __version__
-from tests.conftest import ROOT, invoke
+from tests.conftest import ROOT, invoke, python_output
 
 
 def _commands(group, prefix=()):
@@ -67,9 +67,7 @@ def test_a_command_registers_only_its_own_module():
             "group = get_command(app_for(['predict', 'x.png']));"
             "print(sorted(group.commands), sorted(m.rsplit('.', 1)[1] for m in sys.modules"
             " if m.startswith('cnnkit.cli.') and m.endswith('_cmd')))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            cwd=ROOT, check=True)
-    assert result.stdout.split() == ["['predict']", "['predict_cmd']"]
+    assert python_output(code).split() == ["['predict']", "['predict_cmd']"]
 
 
 def _run(*args, env=None):

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from enum import Enum
 from pathlib import Path
 
 import pytest
 
 from cnnkit.cli import common  # noqa: F401  (installs the fast path)
-from tests.conftest import ROOT
+from tests.conftest import ROOT, python_output
 
 typer_core = pytest.importorskip("typer.core")
 if not getattr(typer_core.build_runtime_param, "_cnnkit", False):  # pragma: no cover
@@ -72,7 +70,5 @@ def test_a_filter_command_does_not_import_pydantic(tmp_path):
             "try:\n    runpy.run_module('cnnkit', run_name='__main__')\n"
             "except SystemExit as exc:\n    assert not exc.code, exc.code\n"
             "print('pydantic' in sys.modules)")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            cwd=ROOT, check=True)
-    assert result.stdout.strip() == "False"
+    assert python_output(code) == "False"
     assert (tmp_path / "out.png").exists()

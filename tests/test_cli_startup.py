@@ -11,7 +11,7 @@ from rich.console import Console
 
 from cnnkit.cli.notice import MESSAGE, CompileNotice
 from cnnkit.ops import compiling
-from tests.conftest import ROOT
+from tests.conftest import ROOT, python_output
 
 
 def test_notice_shows_a_spinner_on_a_terminal_only():
@@ -51,9 +51,7 @@ def test_filter_does_not_import_scipy_for_numba():
             "from cnnkit.ops.filter2d import filter2d\n"
             "filter2d(np.ones((8, 8), np.float32), np.ones((3, 3)))\n"
             "print('scipy.linalg' in sys.modules)")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            cwd=ROOT, check=True)
-    assert result.stdout.strip() == "False"
+    assert python_output(code) == "False"
 
 
 def test_kernels_load_from_the_cache_without_numbas_registries(tmp_path):
@@ -65,8 +63,7 @@ def test_kernels_load_from_the_cache_without_numbas_registries(tmp_path):
             "labels, count = label_components(mask)\n"
             "print(count, labels.max(), 'numba.np.polynomial' in sys.modules)")
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
-    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                           cwd=ROOT, env=env, check=True).stdout.split() for _ in range(2)]
+    runs = [python_output(code, env).split() for _ in range(2)]
     assert runs[0] == ["2", "2", "True"]  # compiled: the compiler installs the registries
     assert runs[1] == ["2", "2", "False"]  # loaded from the cache: not needed
 
@@ -112,9 +109,7 @@ def test_progress_bar_only_where_one_is_shown(monkeypatch):
             "with common.progress(5, False, 'x') as bar:\n"
             "    bar.advance(bar.add_task('', total=5))\n"
             "print('rich.progress' in sys.modules)")
-    piped = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                           cwd=ROOT, check=True)
-    assert piped.stdout.strip() == "False"
+    assert python_output(code) == "False"
     shown = io.StringIO()
     monkeypatch.setattr(common, "err", Console(file=shown, force_terminal=True))
     with common.progress(5, False, "frames") as bar:
