@@ -68,6 +68,23 @@ def test_kernels_load_from_the_cache_without_numbas_registries(tmp_path):
     assert runs[1] == ["2", "2", "False"]  # loaded from the cache: not needed
 
 
+def test_loaded_kernels_find_their_symbols_without_a_list_of_every_symbol(tmp_path):
+    """ops/_jit.py has Numba's JIT engine look a symbol up by name instead of listing every
+    symbol of every module it loads; kernels compile, load and run as before."""
+    code = ("import numpy as np\n"
+            "from cnnkit.ops.label import _label, label_components\n"
+            "mask = np.zeros((9, 9), bool); mask[1:3, 1:3] = True; mask[5:8, 6] = True\n"
+            "count = label_components(mask)[1]\n"
+            "result = _label.overloads[_label.signatures[0]]\n"
+            "engine = result.library.codegen._engine\n"
+            "listed = len(engine._defined_symbols)\n"
+            "print(count, listed < 10, engine.is_symbol_defined(result.fndesc.llvm_func_name),"
+            " engine.is_symbol_defined('no_such_symbol'))")
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    compiled, loaded = (python_output(code, env).split() for _ in range(2))
+    assert compiled == loaded == ["2", "True", "True", "False"]
+
+
 def test_a_thread_count_chosen_before_numba_starts_holds_for_that_command_only():
     code = ("import sys\n"
             "from cnnkit.cli.common import hold_threads\n"
