@@ -2,10 +2,10 @@
 
 Threads share one interpreter lock, so a batch whose per-item work is many short numpy and
 Pillow calls gains little from a second thread. A forked child starts as a copy of this
-process, with its imported modules, loaded Numba kernels and read model already in place:
-two workers start in milliseconds, not the second a fresh interpreter needs to import and
-load them. Preparing digit photos for ``cnnkit predict`` runs about twice as fast this way
-on two cores (figures in docs/predict.md).
+process, with its imported modules, loaded Numba kernels and read model already in place,
+so a worker does not pay the second a fresh interpreter needs to import and load them.
+Preparing digit photos for ``cnnkit predict`` ran about twice as fast this way as on two
+threads (figures in docs/predict.md).
 
 Linux only: there a fork is well understood (macOS forks too, but its system libraries are
 not safe in a forked child, which is why Python spawns there), and a worker can ask the kernel
