@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import select
+import signal
+import subprocess
+import sys
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
@@ -63,11 +67,6 @@ def test_a_worker_that_dies_breaks_the_pool_instead_of_hanging():
 def test_workers_end_with_their_parent():
     """A parent killed outright (the out-of-memory killer, kill -9) takes its workers with
     it: left waiting for work they would hold its stdout open, and a pipeline would hang."""
-    import select
-    import signal
-    import subprocess
-    import sys
-
     script = (
         "import os, signal\n"
         "from cnnkit.forked import ForkedMap\n"
@@ -101,9 +100,6 @@ def test_workers_end_with_their_parent():
 def test_no_worker_is_left_when_one_cannot_be_forked():
     """A fork refused (process limit, memory) is an OSError for the caller, with the workers
     already started ended: nothing keeps the process from exiting."""
-    import subprocess
-    import sys
-
     script = (
         "import os\n"
         "from cnnkit.forked import ForkedMap\n"
@@ -202,7 +198,7 @@ def test_a_batch_goes_on_in_the_parent_when_a_worker_dies(tmp_path):
         return probs
 
     work = _Batches(files, prepare, classify, lambda f, item, probs: float(probs[0][0]),
-                    lambda f, exc: None, workers=2, forked=True)
+                    lambda f, exc: None, workers=2, may_fork=True)
     try:
         assert [work(file) for file in files] == [float(k) for k in range(150)]
     finally:

@@ -214,9 +214,6 @@ class _Silent:
     def advance(self, *args, **kwargs) -> None:
         pass
 
-    def remove_task(self, *args, **kwargs) -> None:
-        pass
-
 
 def progress(total: int, quiet: bool, label: str):
     """A rich progress bar on stderr for several files; silent when quiet or not a terminal."""

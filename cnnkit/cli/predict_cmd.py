@@ -114,7 +114,7 @@ def predict_command(
         return result
 
     work = _Batches(files, prepare, lambda x: network.predict_proba(x * np.float32(scale)),
-                    report, refused, workers, forked=show_steps is None)
+                    report, refused, workers, may_fork=show_steps is None)
 
     if show_steps is not None:
         with common.user_errors():
@@ -158,9 +158,9 @@ class _Batches:
     CHUNK = 64
 
     def __init__(self, files: list[Path], prepare, classify, report, refused, workers: int,
-                 forked: bool = False):
+                 may_fork: bool = False):
         from cnnkit import files as outputs
-        from cnnkit import forked as forking
+        from cnnkit import forked
 
         self._pending = list(files)
         self._ready: list = []
@@ -168,25 +168,22 @@ class _Batches:
         # the file whose turn it was when its chunk was prepared
         self._prepare, self._classify, self._report = prepare, classify, report
         self._refused = refused
-        self._workers = workers if len(files) > 1 else 1
-        self._forked = forked and self._workers > 1 and forking.available()
-        self._pool = None  # threads or forked workers
+        self._workers = self._threads = None  # a ForkedMap, a ThreadPoolExecutor or neither
         self._arrived = None  # the forked workers' results, in file order
-        if self._forked:
+        workers = workers if len(files) > 1 else 1
+        if may_fork and workers > 1 and forked.available():
             import itertools
-
-            from cnnkit.forked import ForkedMap
 
             first = self._attempt(files[0])  # loads the kernels, which the workers inherit
             try:
-                self._pool = ForkedMap(self._attempt_slim, files[1:], self._workers)
-                self._arrived = itertools.chain([first], self._pool)
+                self._workers = forked.ForkedMap(self._attempt_slim, files[1:], workers)
+                self._arrived = itertools.chain([first], self._workers)
             except OSError:  # no process to spare (a limit, memory): threads, as elsewhere
-                self._forked = False
-        if not self._forked and self._workers > 1:
+                pass
+        if self._workers is None and workers > 1:
             from concurrent.futures import ThreadPoolExecutor
 
-            self._pool = ThreadPoolExecutor(self._workers)
+            self._threads = ThreadPoolExecutor(workers)
 
     def __call__(self, file: Path) -> dict:
         if not self._ready:
@@ -198,10 +195,10 @@ class _Batches:
         return outcome
 
     def close(self) -> None:
-        if self._forked:
-            self._pool.close()
-        elif self._pool is not None:
-            self._pool.shutdown(cancel_futures=True)
+        if self._workers is not None:
+            self._workers.close()
+        if self._threads is not None:
+            self._threads.shutdown(cancel_futures=True)
 
     def _attempt(self, file: Path):
         """The prepared picture, or the error that is this file's alone (as run_batch sees
@@ -225,7 +222,7 @@ class _Batches:
         return _Prepared(None, found, None, item.number, item.evidence)
 
     def _prepared(self, chunk: list[Path]) -> list:
-        if self._forked:
+        if self._workers is not None:
             from concurrent.futures.process import BrokenProcessPool
 
             ready = []
@@ -233,12 +230,12 @@ class _Batches:
                 while len(ready) < len(chunk):
                     ready.append(next(self._arrived))
             except BrokenProcessPool:  # a worker was killed: the rest is prepared here
-                self._pool.close()
-                self._forked, self._pool = False, None
+                self._workers.close()
+                self._workers = self._arrived = None
                 ready += map(self._attempt, chunk[len(ready):])
             return ready
-        if self._pool is not None:
-            return list(self._pool.map(self._attempt, chunk))
+        if self._threads is not None:
+            return list(self._threads.map(self._attempt, chunk))
         return [self._attempt(file) for file in chunk]
 
     def _run_chunk(self) -> None:
