@@ -26,14 +26,14 @@ import argparse
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from timing import run_process
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
@@ -122,14 +122,7 @@ GNU_TIME = "/usr/bin/time" if os.path.exists("/usr/bin/time") else None
 def run(command: list[str]) -> tuple[float, float]:
     """Wall seconds and peak resident MB of one process (output discarded)."""
     wrapped = [GNU_TIME, "-f", "%M", *command] if GNU_TIME else command
-    start = time.perf_counter()
-    process = subprocess.Popen(wrapped, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - start
-    error = process.stderr.read().decode(errors="replace")
-    process.stderr.close()
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"failed: {' '.join(command)}\n{error}")
+    seconds, error, usage = run_process(wrapped)
     if GNU_TIME:
         return seconds, int(error.strip().splitlines()[-1]) / 1024
     return seconds, usage.ru_maxrss / 1024

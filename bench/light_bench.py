@@ -15,14 +15,14 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from timing import run_process
 
 ROOT = Path(__file__).resolve().parent.parent
 KERNEL = "0 1 0; 1 -4 1; 0 1 0"
@@ -37,15 +37,7 @@ def run(prelude: str, args: list[str]) -> tuple[float, float]:
     env = {k: v for k, v in os.environ.items()
            if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "PYTHONDONTWRITEBYTECODE")}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])
-    start = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-c", code, *args], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - start
-    error = process.stderr.read().decode(errors="replace")
-    process.stderr.close()
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(error)
+    wall, _, usage = run_process([sys.executable, "-c", code, *args], env)
     return wall, usage.ru_utime + usage.ru_stime
 
 

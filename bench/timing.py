@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import time
 
 
@@ -29,3 +31,18 @@ def alternating(tools: dict, rounds: int = 3, repeats: int = 5) -> dict[str, flo
         for name, fn in tools.items():
             bests[name].append(best_of(fn, repeats))
     return {name: statistics.median(times) for name, times in bests.items()}
+
+
+def run_process(command: list[str], env: dict | None = None):
+    """Run ``command`` to its end, output discarded: (wall seconds, its standard error, its
+    resource usage). A failure ends the bench with the command and what it said."""
+    start = time.perf_counter()
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - start
+    error = process.stderr.read().decode(errors="replace")
+    process.stderr.close()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"failed: {' '.join(command)}\n{error}")
+    return wall, error, usage

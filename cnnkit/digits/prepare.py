@@ -218,8 +218,10 @@ def fit_mnist(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return resized, canvas
 
 
-def shrink(grey: np.ndarray, side: int) -> tuple[np.ndarray, tuple[float, float]]:
-    """Area-average ``grey`` (H, W) so its longer side is at most ``side``.
+def shrink(grey: np.ndarray, side: int, scale: float = 1.0
+           ) -> tuple[np.ndarray, tuple[float, float]]:
+    """Area-average ``grey`` (H, W) so its longer side is at most ``side``; ``scale``
+    multiplies the values as they are read (uint8 pixels to 0..1 in the same pass).
 
     Returns the working copy and (x, y) scale factors from it back to ``grey``. Averaging is
     the right anti-aliasing for the later 20 px resampling, and makes every step after it
@@ -230,27 +232,19 @@ def shrink(grey: np.ndarray, side: int) -> tuple[np.ndarray, tuple[float, float]
         return grey, (1.0, 1.0)
     from cnnkit.ops import ink as kernels
 
-    size = _shrunk_size(height, width, side)
-    return kernels.resample(grey, size, kernels.BOX), (width / size[0], height / size[1])
-
-
-def _shrunk_size(height: int, width: int, side: int) -> tuple[int, int]:
     factor = side / max(height, width)
-    return max(1, round(width * factor)), max(1, round(height * factor))
+    size = max(1, round(width * factor)), max(1, round(height * factor))
+    return (kernels.resample(grey, size, kernels.BOX, scale),
+            (width / size[0], height / size[1]))
 
 
 def work_copy(picture: Picture, side: int) -> tuple[np.ndarray, tuple[float, float]]:
     """``shrink(to_grey(picture), side)``, in one pass for a grey picture without alpha (the
     scaling to 0..1 happens as the pixels are read)."""
     pixels = picture.pixels
-    height, width = pixels.shape[:2]
-    if pixels.ndim != 2 or picture.alpha is not None or max(height, width) <= side:
-        return shrink(to_grey(picture), side)
-    from cnnkit.ops import ink as kernels
-
-    size = _shrunk_size(height, width, side)
-    return (kernels.resample(pixels, size, kernels.BOX, 1 / picture.maxval),
-            (width / size[0], height / size[1]))
+    if pixels.ndim == 2 and picture.alpha is None and max(pixels.shape) > side:
+        return shrink(pixels, side, 1 / picture.maxval)
+    return shrink(to_grey(picture), side)
 
 
 def _to_picture_box(box, scale: tuple[float, float], shape) -> tuple[int, int, int, int]:

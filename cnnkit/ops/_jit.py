@@ -176,7 +176,8 @@ def set_threads(n: int | None) -> int:
     return numba.get_num_threads()
 
 
-set_threads(pending.threads)  # chosen by the command before Numba started
+if pending.threads is not None:  # chosen by the command before Numba started (None: the
+    set_threads(pending.threads)  # default, already in force; setting it starts the pool)
 
 
 @njit_parallel
