@@ -123,3 +123,20 @@ def test_unknown_filter_type_is_refused(tmp_path, rng):
     path.write_bytes(bytes(data[:start - 8]) + _chunk(b"IDAT", body) + _chunk(b"IEND", b""))
     with pytest.raises(ImageError, match="filter type"):
         imaging.read_image(path)
+
+
+def test_pillow_decodes_a_small_png_only_for_a_caller_that_may_skip_numba(tmp_path):
+    """cnnkit's reader unfilters rows in Numba kernels: worth it unless the command may finish
+    without Numba (the light filter), where Pillow's second inflate costs less than a start."""
+    from tests.conftest import python_output
+
+    path = tmp_path / "small.png"
+    Image.fromarray(np.arange(64 * 48, dtype=np.uint32).reshape(48, 64).astype(np.uint8)).save(
+        path)
+    code = ("import sys\n"
+            "from pathlib import Path\n"
+            "from cnnkit.imaging import png_reading\n"
+            f"own = png_reading.read_png(Path({str(path)!r}), light={{}}) is not None\n"
+            "print(own, 'numba' in sys.modules)")
+    assert python_output(code.format(True)).split() == ["False", "False"]
+    assert python_output(code.format(False)).split() == ["True", "True"]

@@ -244,7 +244,7 @@ def _filter_file(path, flt, options, mode, filter_alpha, write: Writing, compare
 
     started = time.perf_counter()
     fused = mode != "float" and not compare and not filter_alpha
-    picture = imaging.read_image(path, max_pixels, native=fused)
+    picture = imaging.read_image(path, max_pixels, native=fused, light=fused)
     colour = picture.pixels.ndim == 3
     suffix = (".tiff" if not colour else ".npy") if mode == "float" else write.suffix
     target = write.target(path, flt.name, suffix)

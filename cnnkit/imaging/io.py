@@ -55,17 +55,20 @@ class Picture:
 
 
 def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS, grey: bool = False,
-               *, native: bool = False) -> Picture:
+               *, native: bool = False, light: bool = False) -> Picture:
     """Read an image file, refusing anything that is not a complete image under the limit.
 
     ``grey=True`` converts colour to one grey channel (ITU-R 601 luma) while decoding; a JPEG
     then decodes its luminance only, which is about twice as fast. ``native=True`` keeps
     8- and 16-bit pixels (and alpha) as uint8/uint16 arrays instead of float32, a quarter or
-    half the memory (float files stay float32). ``path`` may be ``-`` for standard input.
+    half the memory (float files stay float32). ``light=True``: the caller may finish
+    without Numba (``ops/light.py``), so a small 8-bit PNG is decoded by Pillow rather than
+    by cnnkit's reader, whose row filters are Numba kernels. ``path`` may be ``-`` for
+    standard input.
     Raises ImageError naming the file and the problem.
     """
     if str(path) == "-":
-        return _read_stdin(max_pixels, grey, native)
+        return _read_stdin(max_pixels, grey, native, light)
     path = Path(path)
     checks.check_readable(path)
     try:
@@ -81,7 +84,7 @@ def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS, grey: bool = Fa
             if getattr(img, "format", None) == "PNG":  # before Pillow decodes it to 8 bits
                 from cnnkit.imaging.png_reading import read_png
 
-                own = read_png(path, grey, native)
+                own = read_png(path, grey, native, light)
                 if own is not None:
                     return own
             img.load()
@@ -105,7 +108,7 @@ def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS, grey: bool = Fa
 _ORIENTATION = 0x0112  # the EXIF tag
 
 
-def _read_stdin(max_pixels: int, grey: bool, native: bool) -> Picture:
+def _read_stdin(max_pixels: int, grey: bool, native: bool, light: bool) -> Picture:
     """Read a picture piped to standard input, through a temporary file (so the same checks
     and decoders apply; Pillow needs to seek)."""
     import shutil
@@ -116,7 +119,7 @@ def _read_stdin(max_pixels: int, grey: bool, native: bool) -> Picture:
         shutil.copyfileobj(sys.stdin.buffer, tmp)
         tmp.flush()
         try:
-            return read_image(Path(tmp.name), max_pixels, grey, native=native)
+            return read_image(Path(tmp.name), max_pixels, grey, native=native, light=light)
         except ImageError as exc:
             raise ImageError(str(exc).replace(tmp.name, "standard input", 1)) from None
 

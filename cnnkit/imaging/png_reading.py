@@ -58,19 +58,21 @@ def _pillow_pays(data: bytes, kind: tuple[int, int, int]) -> bool:
     return kind[0] == 8 and light.numpy_pays(width * height * channels)
 
 
-def read_png(path: Path, grey: bool = False, native: bool = False) -> Picture | None:
+def read_png(path: Path, grey: bool = False, native: bool = False, light: bool = False
+             ) -> Picture | None:
     """Decode a plain 8- or 16-bit PNG from the inflate that checks it; None to let Pillow
     decode (after the check) the PNGs it reads as cnnkit wants them.
 
     Every PNG passes through here before Pillow decodes it, so the pixel data is always
     checked against the header's size (Pillow ignores data beyond what the header
     declares). The pixels are those Pillow gives, bit for bit (tests/test_imaging.py);
-    16-bit colour, which Pillow would cut to 8 bits, keeps its 16 bits.
+    16-bit colour, which Pillow would cut to 8 bits, keeps its 16 bits. ``light``: the
+    caller may finish without Numba, see :func:`_pillow_pays`.
     """
     data = path.read_bytes()
     kind = _png_kind(data)
     own = (kind is not None and (kind[0], kind[1]) in _OWN_PNG and not kind[2]
-           and not _has_exif(data) and not _pillow_pays(data, kind))
+           and not _has_exif(data) and not (light and _pillow_pays(data, kind)))
     wide_colour = kind is not None and kind[0] == 16 and kind[1] in (2, 6)
     found = checks.png_pixel_data(path, data, keep=own)
     del data
