@@ -12,6 +12,7 @@ from PIL import Image
 from cnnkit.errors import ImageError
 from cnnkit.imaging import io as imaging
 from cnnkit.imaging import png_reading
+from tests.conftest import python_output
 
 
 def _chunk(kind: bytes, body: bytes) -> bytes:
@@ -128,8 +129,6 @@ def test_unknown_filter_type_is_refused(tmp_path, rng):
 def test_pillow_decodes_a_small_png_only_for_a_caller_that_may_skip_numba(tmp_path):
     """cnnkit's reader unfilters rows in Numba kernels: worth it unless the command may finish
     without Numba (the light filter), where Pillow's second inflate costs less than a start."""
-    from tests.conftest import python_output
-
     path = tmp_path / "small.png"
     Image.fromarray(np.arange(64 * 48, dtype=np.uint32).reshape(48, 64).astype(np.uint8)).save(
         path)
