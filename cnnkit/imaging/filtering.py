@@ -224,10 +224,9 @@ def _percentile_candidates(rows, stats, options):
         return none
     step = max(2, min(16, pairs // 32))
     sample = RangeStats(stats.q)
-    lows, highs, hist, _ = sample.arrays()
-    rows.stats(0, np.zeros(2, np.uint32), (lows, highs, hist, np.zeros((1, 2, 1), np.int64)),
-               options.bias, options.relu, step=step)
-    bins = stats.candidates(hist)
+    arrays = sample.arrays()  # lows, highs, hist and an unused low_hist
+    rows.stats(0, np.zeros(2, np.uint32), arrays, options.bias, options.relu, step=step)
+    bins = stats.candidates(arrays[2])
     if bins is None:
         return none
     chunks = stats.arrays()[0].shape[0]
