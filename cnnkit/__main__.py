@@ -21,6 +21,11 @@ def main() -> None:
     if previous is signal.default_int_handler:  # not when the caller ignores SIGINT
         signal.signal(signal.SIGINT, _quiet_exit)
     try:
+        from cnnkit.cli.overview import show
+
+        code = show(sys.argv[1:])  # `cnnkit` and `cnnkit --help`, without importing Typer
+        if code is not None:
+            sys.exit(code)
         from cnnkit.cli import app_for
 
         app = app_for(sys.argv[1:])  # only the command being run is registered

@@ -40,7 +40,8 @@ def _python(*args, cwd=None):
 @pytest.mark.parametrize("module, argv", [
     ("typer", ["kernels"]),
     ("rich.console", ["kernels"]),
-    ("cnnkit.cli.filter_cmd", ["--help"]),
+    ("cnnkit.cli.overview", ["--help"]),
+    ("cnnkit.cli.root", ["filter", "--help"]),
     ("numpy", ["kernels", "show", "laplacian"]),
     ("PIL", ["filter", "-k", "box", "IMAGE", "-o", "OUT"]),
 ])

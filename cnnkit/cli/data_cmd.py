@@ -9,9 +9,9 @@ from typing import Annotated, Optional
 import typer
 
 from cnnkit.cli import common
+from cnnkit.cli.overview import DATA
 from cnnkit.cli.root import app
 
-DATA = "Data: MNIST"
 
 data_app = common.App(no_args_is_help=True, rich_markup_mode="rich",
                        help="Fetch, inspect, export and clear the MNIST data.")

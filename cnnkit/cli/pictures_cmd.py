@@ -9,13 +9,11 @@ from typing import Annotated, Optional
 import typer
 
 from cnnkit.cli import common
+from cnnkit.cli.overview import PICTURES
 from cnnkit.cli.root import app
 from cnnkit.cli.filter_cmd import Force
 from cnnkit.cli.model_opts import ModelOption, resolve_model
 from cnnkit.cli.predict_cmd import Preprocess
-
-PICTURES = "Pictures: what the CNN sees and learned"
-
 
 
 class Stage(str, Enum):

@@ -1,5 +1,6 @@
 """The Typer application. Command modules register on it; none imports numpy or numba at the
-top, so ``cnnkit --help`` stays fast."""
+top, so a command's help stays fast (the tool's own overview, ``cnnkit --help``, is drawn
+without Typer by :mod:`cnnkit.cli.overview`)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,13 @@ import typer
 
 from cnnkit import __version__
 from cnnkit.cli import common
+from cnnkit.cli.overview import DESCRIPTION, IMAGES  # noqa: F401 (the commands import IMAGES)
 
-IMAGES = "Images: filters, pooling, stacks"
 _NOTICE: list = []  # the compile notice, installed once per process
 
 app = common.App(
     name="cnnkit",
-    help="See what a convolution does to a picture, and train and use a digit CNN.",
+    help=DESCRIPTION,
     rich_markup_mode="rich",
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},

@@ -1,0 +1,138 @@
+"""``cnnkit`` and ``cnnkit --help`` drawn without Typer (cli/overview.py): byte for byte what
+Typer's rich help prints, at every width and with or without colour, and Typer's own drawing
+wherever a setting could change it."""
+
+from __future__ import annotations
+
+import fcntl
+import io
+import os
+import pty
+import struct
+import subprocess
+import sys
+import termios
+
+import pytest
+import typer.rich_utils
+from typer.main import get_command
+
+from cnnkit.cli import app, overview
+from tests.conftest import ROOT
+
+WIDTHS = [*range(overview.MIN_WIDTH, 161, 3), 200, 317]
+
+
+@pytest.mark.parametrize("colour", [False, True])
+@pytest.mark.parametrize("program", ["cnnkit", "python -m cnnkit"])
+def test_the_overview_is_what_typer_prints(runner, monkeypatch, colour, program):
+    monkeypatch.setattr(typer.rich_utils, "FORCE_TERMINAL", colour)
+    monkeypatch.setenv("TERM", "xterm-256color")
+    for width in WIDTHS:
+        monkeypatch.setattr(typer.rich_utils, "MAX_WIDTH", width)
+        helped = runner.invoke(app, ["--help"], prog_name=program)
+        assert helped.exit_code == 0
+        assert overview.render(program, width, colour) == helped.stdout, width
+        bare = runner.invoke(app, [], prog_name=program)
+        assert bare.exit_code == 2
+        assert overview.render(program, width, colour, trailing_line=False) == bare.stdout
+
+
+def test_the_table_names_every_command_in_its_panel():
+    group = get_command(app)
+    panels = {name: (command.rich_help_panel, command.get_short_help_str(limit=500))
+              for name, command in group.commands.items()}
+    copied = {name: (title, summary) for title, commands in overview.PANELS
+              for name, summary in commands}
+    assert copied == panels
+
+
+class _Stream(io.StringIO):
+    def __init__(self, encoding="utf-8", terminal=False):
+        super().__init__()
+        self._encoding, self._terminal = encoding, terminal
+
+    @property
+    def encoding(self):
+        return self._encoding
+
+    def isatty(self):
+        return self._terminal
+
+
+@pytest.mark.parametrize("setting", ["FORCE_COLOR", "NO_COLOR", "TERMINAL_WIDTH", "PY_COLORS",
+                                     "TTY_COMPATIBLE", "TYPER_USE_RICH"])
+def test_settings_that_change_the_drawing_leave_it_to_typer(setting):
+    assert overview._layout(_Stream(), {"COLUMNS": "100"}) == (100, False)
+    assert overview._layout(_Stream(), {"COLUMNS": "100", setting: "1"}) is None
+
+
+def test_dumb_narrow_or_ascii_outputs_leave_it_to_typer():
+    assert overview._layout(_Stream(terminal=True), {"COLUMNS": "90"}) == (90, True)
+    assert overview._layout(_Stream(terminal=True), {"COLUMNS": "90", "TERM": "dumb"}) is None
+    assert overview._layout(_Stream(), {"COLUMNS": str(overview.MIN_WIDTH - 1)}) is None
+    assert overview._layout(_Stream(encoding="ascii"), {"COLUMNS": "90"}) is None
+    assert overview._layout(None, {"COLUMNS": "90"}) is None  # `cnnkit --help >&-`
+
+
+def _environment(**extra):
+    env = {key: value for key, value in os.environ.items()
+           if key not in overview._SETTINGS and key != "COLUMNS"}
+    return {**env, "PYTHONPATH": str(ROOT), **extra}
+
+
+def _in_terminal(argv, columns):
+    """What ``python -m cnnkit *argv`` writes to a terminal ``columns`` wide."""
+    main, child = pty.openpty()
+    fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
+    attributes = termios.tcgetattr(child)
+    attributes[1] &= ~termios.ONLCR  # the bytes as written, without "\r" added
+    termios.tcsetattr(child, termios.TCSANOW, attributes)
+    process = subprocess.Popen([sys.executable, "-m", "cnnkit", *argv], stdin=child,
+                               stdout=child, stderr=child, cwd=ROOT, close_fds=True,
+                               env=_environment(TERM="xterm-256color"))
+    os.close(child)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(main, 65536)
+        except OSError:  # the terminal closed with the process
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(main)
+    return process.wait(timeout=120), b"".join(chunks).decode()
+
+
+def test_in_a_terminal_the_overview_matches_typer_in_colour():
+    code, fast = _in_terminal(["--help"], 97)
+    # --debug before --help: the same help, drawn by Typer
+    typer_code, drawn = _in_terminal(["--debug", "--help"], 97)
+    assert code == typer_code == 0
+    assert fast == drawn
+    assert "\x1b[1;36mfilter" in fast
+    assert max(overview._visible(line) for line in fast.splitlines()) == 97
+
+
+def test_help_imports_neither_typer_nor_rich():
+    code = ("import sys; sys.argv = ['cnnkit', '--help'];"
+            "from cnnkit.__main__ import main\n"
+            "try: main()\n"
+            "except SystemExit as done: print(done.code, file=sys.stderr)\n"
+            "print(sorted(m for m in ('typer', 'rich', 'numpy') if m in sys.modules),"
+            " file=sys.stderr)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=ROOT, env=_environment(COLUMNS="80"), check=False)
+    assert done.stderr.split("\n")[:2] == ["0", "[]"]
+    assert "Usage: cnnkit [OPTIONS] COMMAND [ARGS]..." in done.stdout
+
+
+def test_a_closed_pipe_ends_quietly():
+    reader, writer = os.pipe()
+    os.close(reader)  # like `cnnkit --help | head -c 0`
+    done = subprocess.run([sys.executable, "-m", "cnnkit", "--help"], stdout=writer,
+                          stderr=subprocess.PIPE, text=True, cwd=ROOT, env=_environment(),
+                          check=False)
+    os.close(writer)
+    assert done.returncode == 1 and done.stderr == ""
