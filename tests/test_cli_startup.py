@@ -128,9 +128,29 @@ def test_progress_bar_only_where_one_is_shown(monkeypatch):
             "print('rich.progress' in sys.modules)")
     assert python_output(code) == "False"
     shown = io.StringIO()
-    monkeypatch.setattr(common, "err", Console(file=shown, force_terminal=True))
+    monkeypatch.setattr(common.err, "_console", Console(file=shown, force_terminal=True))
     with common.progress(5, False, "frames") as bar:
         bar.advance(bar.add_task("", total=5))
     assert "frames" in shown.getvalue()
     assert type(common.progress(1, False, "frames")) is common._Silent  # one file
     assert type(common.progress(5, True, "frames")) is common._Silent  # quiet
+
+
+def test_a_quiet_command_never_imports_rich(tmp_path):
+    """Nothing to print, no console: rich's console import is a share of a quiet one-file
+    command's start; the same command not quiet prints through rich. (It runs first: a
+    first run on an empty Numba cache compiles, and the compile notice asks rich whether
+    stderr is a terminal.)"""
+    from PIL import Image
+
+    Image.new("L", (16, 16), 90).save(tmp_path / "x.png")
+    code = ("import sys\n"
+            "from cnnkit.__main__ import main\n"
+            "sys.argv = ['cnnkit', 'filter', '-k', 'box', sys.argv[1], '--force'] + sys.argv[2:]\n"
+            "try: main()\n"
+            "except SystemExit as done: assert not done.code, done.code\n"
+            "print('rich.console' in sys.modules, 'rich.markup' in sys.modules, file=sys.stderr)")
+    for extra, expected in (([], "True True"), (["-q"], "False False")):
+        done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "x.png"), *extra],
+                              capture_output=True, text=True, cwd=ROOT, check=True)
+        assert done.stderr.strip().splitlines()[-1] == expected

@@ -82,7 +82,7 @@ def _grid(matrix, title: str, styles: dict | None = None, blank=None):
 
 def _play(frames: list, step: bool, no_animate: bool, delay: float) -> None:
     """Show frames: animated in place on a terminal, else printed one after another."""
-    console = common.out
+    console = common.out.get()
     if no_animate or not console.is_terminal:
         for frame in frames:
             console.print(frame)

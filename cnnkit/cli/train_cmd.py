@@ -252,7 +252,7 @@ def _run(trainer, checkpoint: Path, fields: dict, as_json: bool, quiet: bool) ->
     bar = Progress(TextColumn("[bold]epoch {task.fields[epoch]}"), BarColumn(),
                    MofNCompleteColumn(), TextColumn("{task.fields[speed]:>6.0f} img/s"),
                    TextColumn("loss {task.fields[loss]:.4f}  acc {task.fields[acc]:.4f}"),
-                   console=common.err, transient=True,
+                   console=common.err.get(), transient=True,
                    disable=as_json or quiet or not common.err.is_terminal)
     try:
         with bar:
