@@ -96,6 +96,15 @@ def test_dropout_layer_is_identity_at_inference_and_masks_in_training(rng):
     np.testing.assert_array_equal(layer.backward(np.ones_like(x)), y)
 
 
+def test_a_model_that_starts_flat_builds_and_trains(rng):
+    model = Sequential([L.Flatten(), L.Dense(6, activation="relu"),
+                        L.Dense(3, activation="softmax")], (4, 4, 1))  # no conv to fuse
+    x = rng.random((5, 4, 4, 1), dtype=np.float32)
+    loss, probs = model.loss_and_grads(x, np.array([0, 1, 2, 0, 1]), rng)
+    assert np.isfinite(loss) and probs.shape == (5, 3)
+    assert model.predict_proba(x).shape == (5, 3)
+
+
 def test_digit_classifier_matches_the_seed():
     model = digit_classifier()
     assert model.count_params() == 693_962

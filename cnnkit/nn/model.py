@@ -79,8 +79,10 @@ class _FusedBatchNormReLU:
 
 
 def _fusable(first: Layer, second: Layer) -> bool:
+    if not isinstance(first, Conv2D):  # a first Flatten's output has no height and width
+        return False
     height, width, _ = first.output_shape
-    return (isinstance(first, Conv2D) and first.activation == "relu"
+    return (first.activation == "relu"
             and isinstance(second, MaxPool2D) and second.pool_size == (2, 2)
             and second.strides == (2, 2) and second.padding == "valid"
             and height % 2 == 0 and width % 2 == 0)
