@@ -3,6 +3,10 @@
 Each layer is built for a per-sample input shape, holds its parameters and gradients (float32,
 by name), and caches exactly what its backward pass needs. ``forward(x, training, rng)`` ->
 ``y``; ``backward(grad_y)`` -> ``grad_x`` (None for a layer built with ``input_grad=False``).
+
+The kernels (:mod:`cnnkit.ops`) are imported inside the passes, never here: they import Numba
+(about 0.6 s), and building a model, loading its weights or running it in numpy
+(:mod:`cnnkit.nn.light`) needs none of it.
 """
 
 from __future__ import annotations
@@ -11,8 +15,7 @@ import math
 
 import numpy as np
 
-from cnnkit.ops import activations, conv2d, pool
-from cnnkit.ops.matmul import matmul
+from cnnkit.ops.windows import output_size
 
 ACTIVATIONS = (None, "relu", "softmax")
 
@@ -129,8 +132,6 @@ class Conv2D(Layer):
                 "activation": self.activation}
 
     def _output_shape(self, input_shape):
-        from cnnkit.ops.conv_gemm import output_size
-
         height, width, _ = input_shape
         (kh, kw), (sh, sw) = self.kernel_size, self.strides
         return (output_size(height, kh, sh, self.padding),
@@ -177,10 +178,14 @@ class ReLU(Layer):
     kind = "ReLU"
 
     def forward(self, x, training=False, rng=None):
+        from cnnkit.ops import activations
+
         self._x = x
         return activations.relu(x)
 
     def backward(self, grad):
+        from cnnkit.ops import activations
+
         return activations.relu_backward(self._x, grad)
 
 
@@ -199,9 +204,8 @@ class _Pool2D(Layer):
 
     def _output_shape(self, input_shape):
         height, width, channels = input_shape
-        return (pool.pool_output_size(height, self.pool_size[0], self.strides[0], self.padding),
-                pool.pool_output_size(width, self.pool_size[1], self.strides[1], self.padding),
-                channels)
+        return (output_size(height, self.pool_size[0], self.strides[0], self.padding),
+                output_size(width, self.pool_size[1], self.strides[1], self.padding), channels)
 
 
 class MaxPool2D(_Pool2D):
@@ -210,12 +214,16 @@ class MaxPool2D(_Pool2D):
     kind = "MaxPool2D"
 
     def forward(self, x, training=False, rng=None):
+        from cnnkit.ops import pool
+
         self._input_shape = x.shape
         y, self._argmax = pool.max_pool(x, self.pool_size, self.strides, self.padding,
                                         return_argmax=True)
         return y
 
     def backward(self, grad):
+        from cnnkit.ops import pool
+
         return pool.max_pool_backward(grad, self._argmax, self._input_shape)
 
 
@@ -225,10 +233,14 @@ class AveragePooling2D(_Pool2D):
     kind = "AveragePooling2D"
 
     def forward(self, x, training=False, rng=None):
+        from cnnkit.ops import pool
+
         self._input_shape = x.shape
         return pool.avg_pool(x, self.pool_size, self.strides, self.padding)
 
     def backward(self, grad):
+        from cnnkit.ops import pool
+
         return pool.avg_pool_backward(grad, self._input_shape, self.pool_size, self.strides,
                                       self.padding)
 
@@ -350,12 +362,16 @@ class Dense(Layer):
                        "bias": np.zeros(self.units, np.float32)}
 
     def logits(self, x):
+        from cnnkit.ops.matmul import matmul
+
         self._x = x
         y = matmul(x, self.params["kernel"])
         y += self.params["bias"]
         return y
 
     def forward(self, x, training=False, rng=None):
+        from cnnkit.ops import activations
+
         y = self.logits(x)
         if self.activation == "relu":
             y = activations.relu(y)
@@ -367,6 +383,9 @@ class Dense(Layer):
         return y
 
     def backward(self, grad):
+        from cnnkit.ops import activations
+        from cnnkit.ops.matmul import matmul
+
         if self.activation == "relu":
             grad = activations.relu_backward(self._y, grad)
         self.grads["kernel"] = matmul(self._x.T, grad)
@@ -392,6 +411,8 @@ class Dropout(Layer):
         if not training or self.rate == 0:
             self._mask = None
             return x
+        from cnnkit.ops import activations
+
         uniform = rng.random(x.shape, dtype=np.float32)
         y, self._mask = activations.dropout(x, uniform, self.rate)
         return y

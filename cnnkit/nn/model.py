@@ -1,16 +1,19 @@
-"""``Sequential`` and the seed model ``digit_classifier``."""
+"""``Sequential`` and the seed model ``digit_classifier``.
+
+As in :mod:`cnnkit.nn.layers`, the kernels are imported by the passes that run them: building
+a model and setting its weights never import Numba.
+"""
 
 from __future__ import annotations
 
 import re
+from functools import cached_property
 
 import numpy as np
 
 from cnnkit.nn.layers import (LAYERS, AveragePooling2D, BatchNormalization, Conv2D, Dense, Dropout,
                               Flatten, Layer, MaxPool2D, ReLU)
-from cnnkit.ops import conv2d, conv_avgpool
 from cnnkit.ops.heap import keep_batch_buffers
-from cnnkit.ops.loss import softmax_cross_entropy
 
 INPUT_SHAPE = (28, 28, 1)
 PIXEL_SCALE = 1.0 / 255.0  # uint8 MNIST pixels -> [0, 1] float32
@@ -27,12 +30,16 @@ class _FusedConvPool:
         self.conv = conv
 
     def forward(self, x, training=False, rng=None):
+        from cnnkit.ops import conv2d
+
         self._x = x
         y, self._argmax = conv2d.conv_relu_maxpool_forward(x, self.conv.params["kernel"],
                                                            self.conv.params["bias"])
         return y
 
     def backward(self, grad):
+        from cnnkit.ops import conv2d
+
         self.conv.grads["kernel"], self.conv.grads["bias"] = conv2d.conv_relu_maxpool_backward(
             self._x, self.conv.params["kernel"].shape, self._argmax, grad)
         return None
@@ -47,18 +54,24 @@ class _FusedConvAvgPool:
 
     @staticmethod
     def fits(first: Layer, second: Layer) -> bool:
+        from cnnkit.ops import conv_avgpool
+
         return (isinstance(first, Conv2D) and first.activation == "relu"
                 and isinstance(second, AveragePooling2D) and first.input_shape[2] == 1
                 and conv_avgpool.fits(1, first.strides, second.pool_size, second.strides,
                                       second.padding))
 
     def forward(self, x, training=False, rng=None):
+        from cnnkit.ops import conv_avgpool
+
         y, self._saved = conv_avgpool.forward(x, self.conv.params["kernel"],
                                               self.conv.params["bias"], self.conv.padding,
                                               self.size)
         return y
 
     def backward(self, grad):
+        from cnnkit.ops import conv_avgpool
+
         self.conv.grads["kernel"], self.conv.grads["bias"] = conv_avgpool.backward(
             self._saved, self.conv.params["kernel"].shape, grad, self.size)
         self._saved = None
@@ -112,10 +125,14 @@ class Sequential:
             shape = layer.build(shape, rng)
         self.output_shape = shape
         self.layers[0].input_grad = False  # nothing upstream of the first layer needs it
-        self._steps = self._plan(fuse)
+        self._fuse = fuse
 
-    def _plan(self, fuse: bool) -> list:
-        steps, i = [], 0
+    @cached_property
+    def _steps(self) -> list:
+        """The layers as the passes run them, fusable pairs fused. Planned at the first pass,
+        not when built: whether a pair fits a fused kernel is the kernel module's rule, and
+        importing it starts Numba, which building or loading a model must not."""
+        fuse, steps, i = self._fuse, [], 0
         while i < len(self.layers):
             layer = self.layers[i]
             if fuse and i == 0 and i + 1 < len(self.layers) and _fusable(layer, self.layers[i + 1]):
@@ -195,6 +212,8 @@ class Sequential:
         Returns (mean loss, probabilities (N, classes)).
         """
         keep_batch_buffers()  # the same buffers every batch: keep their pages (ops/heap.py)
+        from cnnkit.ops.loss import softmax_cross_entropy
+
         logits = self._run(x, training, rng, logits=True)
         loss, probs, grad = softmax_cross_entropy(logits, labels)
         for step in reversed(self._steps):

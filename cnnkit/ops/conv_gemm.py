@@ -19,19 +19,9 @@ import numpy as np
 
 from cnnkit.ops._jit import njit, njit_parallel, prange
 from cnnkit.ops.matmul import for_blocks
+from cnnkit.ops.windows import output_size, pad_before
 
 PADDINGS = ("valid", "same")
-
-
-def output_size(n: int, k: int, s: int, padding: str) -> int:
-    """Output length along one axis (see the module docstring); < 1 when nothing fits."""
-    return (n - k) // s + 1 if padding == "valid" else -(-n // s)
-
-
-def pad_before(n: int, k: int, s: int, padding: str) -> int:
-    if padding == "valid":
-        return 0
-    return max((output_size(n, k, s, padding) - 1) * s + k - n, 0) // 2
 
 
 @njit

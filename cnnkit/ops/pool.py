@@ -14,22 +14,10 @@ from __future__ import annotations
 import numpy as np
 
 from cnnkit.ops._jit import njit, njit_parallel, prange
+from cnnkit.ops.windows import output_size as pool_output_size
+from cnnkit.ops.windows import pad_before as _pad_before
 
 PADDINGS = ("valid", "same")
-
-
-def pool_output_size(n: int, k: int, s: int, padding: str) -> int:
-    """Output length along one axis (see the module docstring)."""
-    if padding == "valid":
-        return (n - k) // s + 1
-    return -(-n // s)
-
-
-def _pad_before(n: int, k: int, s: int, padding: str) -> int:
-    if padding == "valid":
-        return 0
-    out = pool_output_size(n, k, s, padding)
-    return max((out - 1) * s + k - n, 0) // 2
 
 
 @njit
