@@ -69,13 +69,9 @@ def predict_command(
     with common.user_errors():
         import numpy as np
 
-        from cnnkit.cli.model_opts import limit_threads
         from cnnkit.imaging import io as imaging
         from cnnkit.nn.io import load_model
-        from cnnkit.ops._jit import set_threads
 
-        limit_threads(threads)  # for the life of this process
-        workers = set_threads(threads)
         network, header = load_model(path)
         from cnnkit.nn.io import class_names
 
@@ -89,6 +85,15 @@ def predict_command(
         files = common.expand_inputs(inputs, imaging.IMAGE_SUFFIXES)
         if not files:
             raise common.no_images(inputs)
+        light = _light_forward(network, len(files), general)
+        if light is None:
+            from cnnkit.cli.model_opts import limit_threads
+            from cnnkit.ops._jit import set_threads
+
+            limit_threads(threads)  # for the life of this process
+            workers = set_threads(threads)
+        else:
+            workers = 1
     results: list[dict] = []
 
     def prepare(file: Path):
@@ -113,7 +118,8 @@ def predict_command(
             raise NoDigitError(result["error"])
         return result
 
-    work = _Batches(files, prepare, lambda x: network.predict_proba(x * np.float32(scale)),
+    forward = network.predict_proba if light is None else light
+    work = _Batches(files, prepare, lambda x: forward(x * np.float32(scale)),
                     report, refused, workers, may_fork=show_steps is None)
 
     if show_steps is not None:
@@ -122,12 +128,16 @@ def predict_command(
 
             make_dir(show_steps)
     stopped = None  # the batch's own exit 1: some pictures failed or held no digit
+    from cnnkit.ops import pending
+
+    pending.light_digits = light is not None
     try:
         common.run_batch(files, work, as_json=as_json, quiet=quiet, label="predict",
                          describe=lambda r: _describe(r, top), summary=False)
     except typer.Exit as exc:
         stopped = exc
     finally:
+        pending.light_digits = False
         work.close()
     answered = len(results) == len(files)  # "no digit" is an answer; an unreadable file is not
     with common.user_errors():
@@ -142,6 +152,21 @@ def predict_command(
         raise stopped
     if any(r["uncertain"] for r in results):
         raise typer.Exit(UNCERTAIN_EXIT)
+
+
+def _light_forward(network, pictures: int, general: bool):
+    """The model's numpy forward pass when one digit picture is all there is to read and
+    Numba has not started, else None (Numba's kernels). Starting Numba takes several times
+    what preparing and reading one digit takes in numpy (``digits/backend.py``)."""
+    import sys
+
+    if pictures != 1 or general or "numba" in sys.modules:
+        return None
+    from cnnkit.nn import light
+
+    if not light.supports(network):
+        return None
+    return lambda x: light.predict_proba(network, x)
 
 
 class _Batches:
@@ -282,8 +307,11 @@ def _prepare_file(file: Path, multi: bool, preprocess: str, max_pixels: int) -> 
     from cnnkit import digits
     from cnnkit.digits import verdict
     from cnnkit.imaging import io as imaging
+    from cnnkit.ops import pending
 
-    picture = imaging.read_image(file, max_pixels, grey=True, native=True)
+    # without Numba, a small PNG is decoded by Pillow (cnnkit's reader runs Numba kernels)
+    picture = imaging.read_image(file, max_pixels, grey=True, native=True,
+                                 light=pending.light_digits)
     try:
         if multi:
             found, cleaned = digits.find_digits(picture)

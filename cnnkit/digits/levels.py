@@ -18,9 +18,10 @@ class Levels:
     BINS = 4096
 
     def __init__(self, values: np.ndarray):
-        from cnnkit.ops.ink import level_distribution
+        from cnnkit.digits.backend import kernels
 
-        self.counts, self._cdf, self._otsu = level_distribution(np.asarray(values), self.BINS)
+        self.counts, self._cdf, self._otsu = kernels().level_distribution(np.asarray(values),
+                                                                          self.BINS)
 
     def quantile(self, q: float) -> float:
         """The value below which a share ``q`` of the values lie (to 1/BINS)."""

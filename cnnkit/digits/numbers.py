@@ -23,8 +23,9 @@ def find_digits(picture: Picture) -> tuple[list[Prepared], np.ndarray]:
     MNIST's width (:mod:`cnnkit.digits.stroke`). Raises NoDigitError when the ink is no
     writing at all (:func:`cnnkit.digits.verdict.not_a_digit`).
     """
-    from cnnkit.ops.label import component_boxes, label_components
+    from cnnkit.digits.backend import kernels
 
+    label_components, component_boxes = kernels().label_components, kernels().component_boxes
     work, (sx, sy) = work_copy(picture, WORK_SIDE_NUMBER)
     ink, _ = ink_image(work)
     evidence: dict = {}

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from cnnkit.digits.backend import kernels as digit_kernels
 from cnnkit.digits.levels import Levels, otsu, sample
 from cnnkit.digits.stroke import normalise_stroke
 from cnnkit.digits.verdict import erosion_depth
@@ -95,8 +96,7 @@ def paper_level(ink: np.ndarray) -> np.ndarray:
     ink and left out, and the fit is repeated. Unlike a morphological opening, this does not
     mistake the inside of a thick stroke for paper.
     """
-    from cnnkit.ops import ink as kernels
-
+    kernels = digit_kernels()
     height, width = ink.shape
     scale = BACKGROUND_SIDE / max(height, width)
     small_w, small_h = max(4, round(width * scale)), max(4, round(height * scale))
@@ -132,8 +132,7 @@ def clean_ink(ink: np.ndarray, evidence: dict | None = None) -> tuple[np.ndarray
     (cleaned (H, W) 0..1 with the strong ink at 1, mask of ink pixels). Raises NoDigitError
     when nothing stands out.
     """
-    from cnnkit.ops import ink as kernels
-
+    kernels = digit_kernels()
     few = sample(ink)
     levels = Levels(few)
     floor = levels.quantile(0.5)
@@ -179,10 +178,9 @@ def ink_box(mask: np.ndarray, min_share: float = 0.05
     (width / height of the box) and ``edges`` (picture sides the ink touches).
     Raises NoDigitError when no part is large enough to be a stroke.
     """
-    from cnnkit.ops.label import component_boxes, label_components
-
-    labels, count = label_components(mask)
-    areas, boxes = component_boxes(labels, count)
+    kernels = digit_kernels()
+    labels, count = kernels.label_components(mask)
+    areas, boxes = kernels.component_boxes(labels, count)
     if count == 0 or areas.max() < MIN_INK_PIXELS:
         raise NoDigitError("no digit found (only specks stand out from the background)")
     keep = areas >= max(2, min_share * areas.max())
@@ -206,8 +204,7 @@ def fit_mnist(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     height, width = ink.shape
     scale = BOX / max(height, width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    from cnnkit.ops import ink as kernels
-
+    kernels = digit_kernels()
     resized = np.clip(kernels.resample(ink, size, kernels.LANCZOS), 0, 1)
     _, cy, cx = kernels.centre_of_mass(resized)
     top, left = int(round(CENTRE - cy)), int(round(CENTRE - cx))
@@ -230,8 +227,7 @@ def shrink(grey: np.ndarray, side: int, scale: float = 1.0
     height, width = grey.shape
     if max(height, width) <= side:
         return grey, (1.0, 1.0)
-    from cnnkit.ops import ink as kernels
-
+    kernels = digit_kernels()
     factor = side / max(height, width)
     size = max(1, round(width * factor)), max(1, round(height * factor))
     return (kernels.resample(grey, size, kernels.BOX, scale),

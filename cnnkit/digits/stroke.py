@@ -33,9 +33,9 @@ def stroke_width(ink: np.ndarray) -> float:
     contributes 1 per pixel of its length, however blurred). Ends and loops make it a slight
     underestimate, the same on MNIST and on a picture.
     """
-    from cnnkit.ops.ink import stroke_width as measured
+    from cnnkit.digits.backend import kernels
 
-    return measured(np.asarray(ink, np.float32))
+    return kernels().stroke_width(np.asarray(ink, np.float32))
 
 
 def level_ink(crop: np.ndarray) -> np.ndarray:
@@ -100,9 +100,9 @@ def _keep_holes(before: np.ndarray, after: np.ndarray) -> np.ndarray:
     If ``after`` covers all of it, its deepest pixels (the last to survive shrinking the
     hole) are made paper again, so the loop stays a loop.
     """
-    from cnnkit.ops.label import label_components
+    from cnnkit.digits.backend import kernels
 
-    labels, count = label_components(before < 0.5)
+    labels, count = kernels().label_components(before < 0.5)
     if count < 2:
         return after
     border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
@@ -137,8 +137,9 @@ def normalise_stroke(crop: np.ndarray) -> tuple[np.ndarray, float, float]:
     first. Returns (new crop, tight around its ink; width before; width after), the widths
     in px at 28x28.
     """
-    from cnnkit.ops import ink as kernels
+    from cnnkit.digits.backend import kernels as digit_kernels
 
+    kernels = digit_kernels()
     height, width = crop.shape
     scale = max(height, width) / BOX  # crop px per 28x28 px
     if scale < MIN_SCALE:

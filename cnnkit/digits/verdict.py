@@ -32,9 +32,9 @@ def erosion_depth(digit: np.ndarray, level: float = 0.5) -> int:
     """How many 3x3 erosions (crosses and squares in turn, an octagon) it takes for the
     ink above ``level`` of ``digit`` (28, 28) in 0..1 to vanish: about the radius of the
     widest place in the ink. MNIST digits: 2 (80%), at most 5 (99.9%)."""
-    from cnnkit.ops.ink import erosion_steps
+    from cnnkit.digits.backend import kernels
 
-    return erosion_steps(digit > level)
+    return kernels().erosion_steps(digit > level)
 
 
 def not_a_digit(evidence: dict, digits: int = 1) -> str:

@@ -16,6 +16,8 @@ import math
 import numpy as np
 
 from cnnkit.ops._jit import njit, njit_exact
+from cnnkit.ops.label import component_boxes, label_components  # noqa: F401 (the digits'
+# kernels in one module, as ops/ink_light.py has them: digits/backend.py picks one)
 
 BOX, BILINEAR, LANCZOS = 0, 1, 2  # resampling filters, as Pillow names them
 

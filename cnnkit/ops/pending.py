@@ -9,3 +9,5 @@ every later command in the process and in its child processes.
 from __future__ import annotations
 
 threads: int | None = None  # None: all cores
+# a one-picture command prepares its digit on numpy twins of the kernels (digits/backend.py)
+light_digits: bool = False

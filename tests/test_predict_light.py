@@ -1,0 +1,123 @@
+"""``cnnkit predict`` on one picture never starts Numba: its digit is prepared on the numpy
+twins of the kernels (``digits/backend.py``) and read by the numpy forward pass
+(``nn/light.py``), with the answers the Numba path gives for the same picture in a batch."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cnnkit.cli import predict_cmd
+from cnnkit.nn import light
+from cnnkit.nn.io import BUNDLED_MODEL, load_model
+from cnnkit.ops import pending
+from tests.conftest import ROOT, SAMPLES, invoke
+
+REAL = ROOT.parent / "shared" / "data" / "real_digits"
+
+# Runs `cnnkit predict --json FILE` once per file in one process, then says whether Numba
+# was ever imported.
+ONE_AT_A_TIME = """
+import sys
+from cnnkit.__main__ import main
+for file in sys.argv[1:]:
+    sys.argv = ["cnnkit", "predict", "--json", file]
+    try:
+        main()
+    except SystemExit as done:
+        assert done.code in (0, None), (file, done.code)
+print("numba" in sys.modules, file=sys.stderr)
+"""
+
+
+def _same_answer(alone: dict, batch: dict) -> None:
+    for key in ("input", "prediction", "verdict", "note", "uncertain"):
+        assert alone[key] == batch[key], key
+    assert alone["confidence"] == pytest.approx(batch["confidence"], rel=1e-5)
+    for mine, theirs in zip(alone.get("digits", [alone]), batch.get("digits", [batch])):
+        assert mine.get("box") == theirs.get("box")
+        assert [t["digit"] for t in mine["top"]][:1] == [t["digit"] for t in theirs["top"]][:1]
+        assert np.allclose([t["probability"] for t in mine["top"]],
+                           [t["probability"] for t in theirs["top"]], rtol=1e-4, atol=1e-6)
+
+
+def test_one_picture_is_read_without_numba_as_a_batch_reads_it(runner, tmp_path):
+    pictures = sorted((SAMPLES / "digits").glob("*.jpg"))
+    grey_png = tmp_path / "seven.png"  # a small PNG: decoded by Pillow on this path
+    Image.open(pictures[0]).convert("L").save(grey_png)
+    files = [*map(str, pictures), str(grey_png)]
+    done = subprocess.run([sys.executable, "-c", ONE_AT_A_TIME, *files], capture_output=True,
+                          text=True, cwd=ROOT, check=True)
+    assert done.stderr.strip().splitlines()[-1] == "False"
+    alone = [json.loads(line) for line in done.stdout.splitlines()]
+    batch = invoke(runner, "predict", "--json", *files)  # several pictures: Numba's kernels
+    assert batch.exit_code == 0, batch.output
+    in_batch = [json.loads(line) for line in batch.stdout.splitlines()]
+    assert len(alone) == len(in_batch) == len(files)
+    for mine, theirs in zip(alone, in_batch):
+        _same_answer(mine, theirs)
+    assert alone[-1]["prediction"] == alone[0]["prediction"]  # the PNG copy of the first
+
+
+def test_the_switch_is_off_after_a_run(runner):
+    picture = next((SAMPLES / "digits").glob("*.jpg"))
+    assert invoke(runner, "predict", str(picture)).exit_code == 0
+    assert pending.light_digits is False
+
+
+def test_several_pictures_or_numba_started_take_the_kernels():
+    network, _ = load_model(BUNDLED_MODEL)
+    assert predict_cmd._light_forward(network, 2, general=False) is None
+    assert predict_cmd._light_forward(network, 1, general=True) is None
+    if "numba" in sys.modules:  # as in this test process: Numba's kernels are cheaper then
+        assert predict_cmd._light_forward(network, 1, general=False) is None
+
+
+@pytest.fixture(scope="module")
+def real_set():
+    if not (REAL / "labels.csv").is_file():
+        pytest.skip("no ../shared/data/real_digits")
+    with (REAL / "labels.csv").open() as f:
+        return [row for row in csv.DictReader(f) if row["file"].startswith("single/")]
+
+
+def _read(network, forward, path):
+    prepared = predict_cmd._prepare_file(path, False, "mnist", 100_000_000)
+    batch = np.stack([d.digit for d in prepared.found])[..., None].astype(np.float32)
+    return prepared, forward(batch * np.float32(1 / 255))
+
+
+def test_real_handwriting_reads_the_same_on_both_paths(real_set, monkeypatch):
+    """Every real single digit: the same prepared digit, box, evidence and answer whether
+    prepared by the twins and read in numpy or prepared and read by Numba's kernels."""
+    from cnnkit.digits import NoDigitError
+
+    network, _ = load_model(BUNDLED_MODEL)
+    for row in real_set:
+        path = REAL / row["file"]
+        answers = []
+        for twins in (False, True):
+            monkeypatch.setattr(pending, "light_digits", twins)
+            forward = (lambda x: light.predict_proba(network, x)) if twins else (
+                network.predict_proba)
+            try:
+                answers.append(_read(network, forward, path))
+            except NoDigitError as exc:
+                answers.append(str(exc))
+        kernels, twins = answers
+        if isinstance(kernels, str):
+            assert twins == kernels, row["file"]
+            continue
+        (numba_prepared, numba_probs), (light_prepared, light_probs) = kernels, twins
+        assert light_prepared.number == numba_prepared.number, row["file"]
+        for mine, theirs in zip(light_prepared.found, numba_prepared.found, strict=True):
+            assert mine.box == theirs.box, row["file"]
+            np.testing.assert_allclose(mine.digit, theirs.digit, atol=1e-3, err_msg=row["file"])
+        np.testing.assert_allclose(light_probs, numba_probs, rtol=1e-4, atol=1e-6)
+        assert (light_probs.argmax(1) == numba_probs.argmax(1)).all(), row["file"]
