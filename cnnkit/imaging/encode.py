@@ -29,7 +29,10 @@ COMPRESSIONS = ("fast", "small")
 # (plain level 9 loses to run-length matching on edge maps, which are mostly runs).
 _LEVELS = {"fast": (1, (zlib.Z_RLE,)), "small": (9, (zlib.Z_DEFAULT_STRATEGY, zlib.Z_RLE))}
 _BLOCK_BYTES = 1 << 20  # raw bytes per filtered block: stays in the L2 cache
-_PART_BYTES = 4 << 20  # raw bytes per deflate stream, at least: longer streams compress better
+# raw bytes per deflate stream, at least. Each stream starts with an empty 32 KB window, so
+# parts of 1 MB cost a few bytes each (a 1 MP filter output: 863,121 bytes in one stream,
+# 863,148 in three), and a 1 MP picture (3 MB) compresses on every core (60.6 -> 45.4 ms).
+_PART_BYTES = 1 << 20
 _ADLER_BASE = 65521
 
 
