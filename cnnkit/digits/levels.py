@@ -45,3 +45,29 @@ def sample(values: np.ndarray, limit: int = SAMPLE_PIXELS) -> np.ndarray:
     """
     step = max(1, int(np.sqrt(values.size / limit)))
     return values[::step, ::step]
+
+
+def median(values: np.ndarray):
+    """``np.median(values)``, the same value, without importing numpy.ma as np.median does
+    (0.02 s of a one-picture command): the middle value, or the mean of the two middle
+    values of an even count, averaged as np.mean averages them (float64 for integers).
+    ``values`` must be finite."""
+    flat = np.ravel(values)
+    half = flat.size // 2
+    middle = (half,) if flat.size % 2 else (half - 1, half)
+    return np.partition(flat, middle)[middle[0]:half + 1].mean()
+
+
+def quantile(values: np.ndarray, q: float):
+    """``np.quantile(values, q)`` (linear), the same value, without importing numpy.ma as
+    np.quantile does: the two order statistics around ``(n - 1) * q``, interpolated in the
+    values' own float type from the nearer one, as numpy's lerp does. ``values`` must be
+    finite and non-empty; ``q`` a Python float."""
+    flat = np.ravel(values)
+    virtual = (flat.size - 1) * q
+    below = int(np.floor(virtual))
+    above = min(below + 1, flat.size - 1)
+    part = np.partition(flat, (below, above) if above > below else below)
+    low, high, t = part[below], part[above], virtual - below
+    step, kind = high - low, flat.dtype.type
+    return high - step * kind(1 - t) if t >= 0.5 else low + step * kind(t)

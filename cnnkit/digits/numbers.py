@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from cnnkit.digits.levels import median
 from cnnkit.digits.prepare import (MIN_INK_PIXELS, WORK_SIDE_NUMBER, NoDigitError, Prepared,
                                    _merge_overlapping, _to_picture_box, clean_ink, fit_mnist,
                                    ink_image, remove_background, work_copy)
@@ -63,7 +64,7 @@ def find_digits(picture: Picture) -> tuple[list[Prepared], np.ndarray]:
 
 def _split_wide(boxes: list[list[int]], ink: np.ndarray) -> list[tuple[int, int, int, int]]:
     heights = [b[3] - b[1] for b in boxes]
-    typical = float(np.median(heights)) if heights else 1.0
+    typical = float(median(np.asarray(heights))) if heights else 1.0
     result = []
     for x0, y0, x1, y1 in boxes:
         width, height = x1 - x0, max(y1 - y0, typical)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from cnnkit.digits.backend import kernels as digit_kernels
-from cnnkit.digits.levels import Levels, otsu, sample
+from cnnkit.digits.levels import Levels, median, otsu, quantile, sample
 from cnnkit.digits.stroke import normalise_stroke
 from cnnkit.digits.verdict import erosion_depth
 from cnnkit.errors import CnnkitError
@@ -81,7 +81,7 @@ def ink_image(grey: np.ndarray) -> tuple[np.ndarray, bool]:
     holds when the ink covers a few percent of the picture and the light is uneven.
     Returns (ink (H, W) 0..1, whether the picture was inverted).
     """
-    paper = float(np.median(_border(grey)))
+    paper = float(median(_border(grey)))
     levels = Levels(sample(grey))
     dark, light = levels.quantile(0.005), levels.quantile(0.995)
     paper_is_light = paper - dark > light - paper
@@ -104,7 +104,7 @@ def paper_level(ink: np.ndarray) -> np.ndarray:
     paper = small <= otsu(small)  # otsu clips to 0..1
     # least squares over the paper pixels only, three rounds, each leaving out what stands
     # more than 3 noise widths above the last fit (and its neighbours: the strokes' edges)
-    fit = kernels.paper_fit(small, paper, float(np.median(small)))
+    fit = kernels.paper_fit(small, paper, float(median(small)))
     return kernels.resample(fit.astype(np.float32), (width, height), kernels.BILINEAR)
 
 
@@ -164,7 +164,7 @@ def _sharpness(steepness: np.ndarray, contrast: float) -> float:
     few pixels (0.2 and up); a shadow or a fold in the paper takes ten or more (below 0.1)."""
     if steepness.size == 0 or contrast <= 0:
         return 0.0
-    return float(np.quantile(steepness, 0.9)) / contrast
+    return float(quantile(steepness, 0.9)) / contrast
 
 
 def ink_box(mask: np.ndarray, min_share: float = 0.05

@@ -77,6 +77,8 @@ def _he_uniform(rng, shape, fan_in) -> np.ndarray:
 
 
 def _init_kernel(rng, shape, fan_in, fan_out, activation) -> np.ndarray:
+    if rng is None:  # weights to be loaded (Sequential with seed None)
+        return np.zeros(shape, np.float32)
     if activation == "relu":
         return _he_uniform(rng, shape, fan_in)
     return _glorot_uniform(rng, shape, fan_in, fan_out)
