@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import fcntl
 import io
+import json
 import os
 import pty
 import struct
@@ -14,28 +15,49 @@ import sys
 import termios
 
 import pytest
-import typer.rich_utils
 from typer.main import get_command
 
 from cnnkit.cli import app, overview
 from tests.conftest import ROOT
 
 WIDTHS = [*range(overview.MIN_WIDTH, 161, 3), 200, 317]
+# Typer's help for every width, colour and program name, drawn in a fresh process: the
+# commands' order is the order their modules register, as the `cnnkit` command has it, not
+# the order some test happened to import them in.
+DRAWN_BY_TYPER = """
+import json, sys
+import typer.rich_utils
+from typer.testing import CliRunner
+from cnnkit.cli import app
+runner, drawn = CliRunner(), []
+for colour in (False, True):
+    typer.rich_utils.FORCE_TERMINAL = colour
+    for program in ("cnnkit", "python -m cnnkit"):
+        for width in json.loads(sys.argv[1]):
+            typer.rich_utils.MAX_WIDTH = width
+            for argv in (["--help"], []):
+                done = runner.invoke(app, argv, prog_name=program, env={"TERM": "xterm"})
+                drawn.append([colour, program, width, bool(argv), done.exit_code, done.stdout])
+print(json.dumps(drawn))
+"""
 
 
-@pytest.mark.parametrize("colour", [False, True])
-@pytest.mark.parametrize("program", ["cnnkit", "python -m cnnkit"])
-def test_the_overview_is_what_typer_prints(runner, monkeypatch, colour, program):
-    monkeypatch.setattr(typer.rich_utils, "FORCE_TERMINAL", colour)
-    monkeypatch.setenv("TERM", "xterm-256color")
-    for width in WIDTHS:
-        monkeypatch.setattr(typer.rich_utils, "MAX_WIDTH", width)
-        helped = runner.invoke(app, ["--help"], prog_name=program)
-        assert helped.exit_code == 0
-        assert overview.render(program, width, colour) == helped.stdout, width
-        bare = runner.invoke(app, [], prog_name=program)
-        assert bare.exit_code == 2
-        assert overview.render(program, width, colour, trailing_line=False) == bare.stdout
+def test_the_overview_is_what_typer_prints():
+    done = subprocess.run([sys.executable, "-c", DRAWN_BY_TYPER, json.dumps(WIDTHS)],
+                          capture_output=True, text=True, cwd=ROOT, env=_environment(),
+                          check=True)
+    drawn = json.loads(done.stdout)
+    assert len(drawn) == 2 * 2 * len(WIDTHS) * 2
+    for colour, program, width, helped, code, text in drawn:
+        assert code == (0 if helped else 2)
+        assert overview.render(program, width, colour, trailing_line=helped) == text, (
+            colour, program, width, helped)
+
+
+def test_a_usage_line_too_long_to_fit_is_left_to_typer(monkeypatch):
+    monkeypatch.setattr(overview, "_layout", lambda stream, environ: (60, False))
+    monkeypatch.setattr(overview, "_program_name", lambda: "a-very-long-program-name-here")
+    assert overview.show(["--help"]) is None
 
 
 def test_the_table_names_every_command_in_its_panel():

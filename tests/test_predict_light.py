@@ -8,6 +8,7 @@ import csv
 import json
 import subprocess
 import sys
+import types
 
 import numpy as np
 import pytest
@@ -66,18 +67,33 @@ def test_one_picture_is_read_without_numba_as_a_batch_reads_it(runner, tmp_path)
     assert alone[-1]["prediction"] == alone[0]["prediction"]  # the PNG copy of the first
 
 
-def test_the_switch_is_off_after_a_run(runner):
+def test_the_switch_is_on_for_the_run_only(runner, monkeypatch, tmp_path):
+    """In this process Numba may already run, so the light forward is forced: the switch is
+    on while the picture is prepared and off after, a failed picture's run too."""
+    seen = []
+    prepare_file = predict_cmd._prepare_file
+    monkeypatch.setattr(predict_cmd, "_light_forward",
+                        lambda network, *args: lambda x: light.predict_proba(network, x))
+    monkeypatch.setattr(predict_cmd, "_prepare_file",
+                        lambda *args: seen.append(pending.light_digits) or prepare_file(*args))
     picture = next((SAMPLES / "digits").glob("*.jpg"))
+    blank = tmp_path / "blank.png"
+    Image.new("L", (64, 64), 230).save(blank)
     assert invoke(runner, "predict", str(picture)).exit_code == 0
     assert pending.light_digits is False
+    assert invoke(runner, "predict", str(blank)).exit_code == 1  # no digit
+    assert pending.light_digits is False
+    assert seen == [True, True]
 
 
-def test_several_pictures_or_numba_started_take_the_kernels():
+def test_one_picture_before_numba_starts_takes_the_light_path(monkeypatch):
     network, _ = load_model(BUNDLED_MODEL)
+    monkeypatch.delitem(sys.modules, "numba", raising=False)  # nothing imports it meanwhile
+    assert callable(predict_cmd._light_forward(network, 1, general=False))
     assert predict_cmd._light_forward(network, 2, general=False) is None
     assert predict_cmd._light_forward(network, 1, general=True) is None
-    if "numba" in sys.modules:  # as in this test process: Numba's kernels are cheaper then
-        assert predict_cmd._light_forward(network, 1, general=False) is None
+    monkeypatch.setitem(sys.modules, "numba", types.ModuleType("numba"))  # Numba runs
+    assert predict_cmd._light_forward(network, 1, general=False) is None
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,8 @@ from typing import Annotated, Optional
 import typer
 
 from cnnkit.cli import common
-from cnnkit.cli.root import IMAGES, app
+from cnnkit.cli.overview import IMAGES
+from cnnkit.cli.root import app
 from cnnkit.cli.filter_cmd import Op
 
 explain_app = common.App(no_args_is_help=True, rich_markup_mode="rich",

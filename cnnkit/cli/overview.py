@@ -76,7 +76,10 @@ def show(argv: list[str]) -> int | None:
     if layout is None:
         return None
     width, colour = layout
-    text = render(_program_name(), width, colour, trailing_line=bool(argv))
+    program = _program_name()
+    if len(f"Usage: {program} [OPTIONS] COMMAND [ARGS]...") > width - 2:
+        return None  # rich would wrap the usage line
+    text = render(program, width, colour, trailing_line=bool(argv))
     try:
         sys.stdout.write(text)
         sys.stdout.flush()

@@ -92,7 +92,10 @@ def predict_command(
 
             limit_threads(threads)  # for the life of this process
             workers = set_threads(threads)
-        else:
+        else:  # Numba may still start (a 16-bit PNG's rows): with the count asked for
+            from cnnkit.ops import pending
+
+            pending.threads = threads
             workers = 1
     results: list[dict] = []
 

@@ -10,7 +10,7 @@ import typer
 
 from cnnkit import __version__
 from cnnkit.cli import common
-from cnnkit.cli.overview import DESCRIPTION, IMAGES  # noqa: F401 (the commands import IMAGES)
+from cnnkit.cli.overview import DESCRIPTION
 
 _NOTICE: list = []  # the compile notice, installed once per process
 

@@ -24,15 +24,15 @@ def find_digits(picture: Picture) -> tuple[list[Prepared], np.ndarray]:
     MNIST's width (:mod:`cnnkit.digits.stroke`). Raises NoDigitError when the ink is no
     writing at all (:func:`cnnkit.digits.verdict.not_a_digit`).
     """
-    from cnnkit.digits.backend import kernels
+    from cnnkit.digits.backend import kernels as digit_kernels
 
-    label_components, component_boxes = kernels().label_components, kernels().component_boxes
+    kernels = digit_kernels()
     work, (sx, sy) = work_copy(picture, WORK_SIDE_NUMBER)
     ink, _ = ink_image(work)
     evidence: dict = {}
     cleaned, mask = clean_ink(remove_background(ink), evidence)
-    labels, count = label_components(mask)
-    areas, bounds = component_boxes(labels, count)
+    labels, count = kernels.label_components(mask)
+    areas, bounds = kernels.component_boxes(labels, count)
     if count == 0 or areas.max() < MIN_INK_PIXELS:
         raise NoDigitError("no digit found (only specks stand out from the background)")
     keep = areas >= max(MIN_INK_PIXELS, 0.02 * areas.max())  # drop dust and texture

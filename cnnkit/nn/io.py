@@ -139,7 +139,7 @@ def _build(path: Path, header: dict, arrays: dict[str, np.ndarray], prefix: str 
 
     try:
         check_config(architecture)  # every layer fits, and the size is bounded, before building
-        model = Sequential.from_config(architecture, seed=None)  # its weights are loaded next
+        model = Sequential.from_config(architecture, init="zeros")  # weights are loaded next
         if "name" not in architecture:  # files from before names were stored
             model.name = path.stem[:80]
     except ArchError as exc:

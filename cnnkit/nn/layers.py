@@ -77,7 +77,7 @@ def _he_uniform(rng, shape, fan_in) -> np.ndarray:
 
 
 def _init_kernel(rng, shape, fan_in, fan_out, activation) -> np.ndarray:
-    if rng is None:  # weights to be loaded (Sequential with seed None)
+    if rng is None:  # weights about to be loaded (Sequential's init "zeros")
         return np.zeros(shape, np.float32)
     if activation == "relu":
         return _he_uniform(rng, shape, fan_in)

@@ -109,14 +109,16 @@ class Sequential:
     from its logits for numerical stability.
     """
 
-    def __init__(self, layers: list[Layer], input_shape=INPUT_SHAPE, seed: int | None = 0,
-                 fuse: bool = True, name: str = "sequential"):
+    def __init__(self, layers: list[Layer], input_shape=INPUT_SHAPE, seed: int = 0,
+                 fuse: bool = True, name: str = "sequential", init: str = "random"):
+        if init not in ("random", "zeros"):
+            raise ValueError(f"init must be 'random' or 'zeros', got {init!r}")
         self.name = name
         self.layers = list(layers)
         self.input_shape = tuple(input_shape)
-        # seed None: the weights are about to be loaded, so the kernels start as zeros (no
-        # random draws: numpy.random's import and the draws cost a one-picture command 0.03 s)
-        rng = None if seed is None else np.random.default_rng(seed)
+        # init "zeros": the weights are about to be loaded, so no random draws (numpy.random's
+        # import and the draws cost a one-picture command 0.03 s)
+        rng = np.random.default_rng(seed) if init == "random" else None
         shape, counts = self.input_shape, {}
         for layer in self.layers:
             base = re.sub(r"(?<!^)(?=[A-Z])", "_", layer.kind).lower().replace("2_d", "2d")
@@ -228,14 +230,15 @@ class Sequential:
                 "layers": [{"class": layer.kind, **layer.config()} for layer in self.layers]}
 
     @classmethod
-    def from_config(cls, config: dict, seed: int | None = 0) -> "Sequential":
+    def from_config(cls, config: dict, seed: int = 0, init: str = "random") -> "Sequential":
         try:
             layers = [LAYERS[spec["class"]](**{k: v for k, v in spec.items() if k != "class"})
                       for spec in config["layers"]]
             name = config.get("name", "sequential")
             if not isinstance(name, str):
                 raise ValueError(f"name must be text, got {name!r:.40}")
-            return cls(layers, tuple(config["input_shape"]), seed=seed, name=name[:80])
+            return cls(layers, tuple(config["input_shape"]), seed=seed, name=name[:80],
+                       init=init)
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"not a valid architecture ({exc})") from None
 

@@ -1,10 +1,10 @@
 """The light path: numpy versions of what filtering a small picture runs, so it never
 starts Numba.
 
-Starting Numba costs a command about 0.25-0.35 s (importing it, then the first cached
-kernel installing Numba's typing and lowering registries), more than filtering a
-1-megapixel picture takes. For small pictures these numpy versions give the pixels of the
-Numba path, bit for bit:
+Starting Numba costs a command about 0.25-0.35 s on the machine of 2026-11-25 and 0.6-0.9 s
+on the slower one of 2026-12-07 (importing it, then loading the first cached kernels), more
+than filtering a 1-megapixel picture takes. For small pictures these numpy versions give the
+pixels of the Numba path, bit for bit:
 
 * The correlation runs only where every sum is exact in float32 whatever the order of its
   terms (``exact_units``): integer pixels, and kernel values that are integer multiples of
@@ -17,7 +17,8 @@ Numba path, bit for bit:
   of ``filter2d``), so numpy rounds them alike.
 * The PNG row filter choice repeats ``png._filter_rows``'s score in integers.
 
-``numpy_pays`` is the one place that chooses between the paths.
+``numpy_pays`` is the one place that chooses between the paths for filtering and PNG rows;
+``predict`` of one picture chooses its own (``cnnkit/digits/backend.py``).
 """
 
 from __future__ import annotations
