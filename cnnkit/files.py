@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -246,6 +245,8 @@ def atomic_path(target: Path, *, force: bool = True, now: bool = False) -> Itera
     target = Path(target)
     check_target(target, force)
     try:
+        import tempfile  # here: a command that writes nothing need not import it
+
         fd, tmp_name = tempfile.mkstemp(
             prefix=f".{target.stem[:80]}.", suffix=f".tmp{target.suffix[:16]}",
             dir=target.parent)

@@ -82,7 +82,7 @@ def _fail_writes(monkeypatch, code: int, after: int = 0):
             raise os_error(code)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr("cnnkit.files.tempfile.mkstemp", mkstemp)
+    monkeypatch.setattr("tempfile.mkstemp", mkstemp)  # cnnkit.files imports it when writing
     return calls
 
 
@@ -133,7 +133,7 @@ def test_interrupt_while_writing_leaves_nothing(runner, tmp_path, work, monkeypa
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr("cnnkit.files.tempfile.mkstemp", mkstemp)
+    monkeypatch.setattr("tempfile.mkstemp", mkstemp)  # cnnkit.files imports it when writing
     result = run(runner, *COMMANDS[command](source, out))
     assert_one_line(result, 130, "interrupted")
     assert _left(tmp_path, before) == set()

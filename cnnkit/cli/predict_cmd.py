@@ -188,7 +188,6 @@ class _Batches:
     def __init__(self, files: list[Path], prepare, classify, report, refused, workers: int,
                  may_fork: bool = False):
         from cnnkit import files as outputs
-        from cnnkit import forked
 
         self._pending = list(files)
         self._ready: list = []
@@ -199,8 +198,10 @@ class _Batches:
         self._workers = self._threads = None  # a ForkedMap, a ThreadPoolExecutor or neither
         self._arrived = None  # the forked workers' results, in file order
         workers = workers if len(files) > 1 else 1
-        if may_fork and workers > 1 and forked.available():
+        if may_fork and workers > 1 and _forks():
             import itertools
+
+            from cnnkit import forked
 
             first = self._attempt(files[0])  # loads the kernels, which the workers inherit
             try:
@@ -294,6 +295,14 @@ class _Batches:
             except CnnkitError as exc:  # e.g. a failed --show-steps write: this file's error
                 self._ready.append((file, exc))
             start += count
+
+
+def _forks() -> bool:
+    """Whether workers may be forked (imported only for a batch: multiprocessing is a share
+    of a one-picture command's start)."""
+    from cnnkit import forked
+
+    return forked.available()
 
 
 class _Prepared:

@@ -13,7 +13,6 @@ import numpy as np
 
 from cnnkit.nn.layers import (LAYERS, AveragePooling2D, BatchNormalization, Conv2D, Dense, Dropout,
                               Flatten, Layer, MaxPool2D, ReLU)
-from cnnkit.ops.heap import keep_batch_buffers
 
 INPUT_SHAPE = (28, 28, 1)
 PIXEL_SCALE = 1.0 / 255.0  # uint8 MNIST pixels -> [0, 1] float32
@@ -215,9 +214,10 @@ class Sequential:
 
         Returns (mean loss, probabilities (N, classes)).
         """
-        keep_batch_buffers()  # the same buffers every batch: keep their pages (ops/heap.py)
+        from cnnkit.ops.heap import keep_batch_buffers  # training only (ctypes, libc)
         from cnnkit.ops.loss import softmax_cross_entropy
 
+        keep_batch_buffers()  # the same buffers every batch: keep their pages (ops/heap.py)
         logits = self._run(x, training, rng, logits=True)
         loss, probs, grad = softmax_cross_entropy(logits, labels)
         for step in reversed(self._steps):
