@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from timing import run_process
+from timing import compile_package, run_process
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
@@ -194,6 +194,7 @@ def main() -> None:
         print("ImageMagick not found (Debian: apt install imagemagick): its column is skipped")
     os.environ["PYTHONPATH"] = os.pathsep.join(
         [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
+    compile_package()
     print(f"{os.cpu_count()} cores, Python {sys.version.split()[0]}, {repeats} runs per tool, "
           f"median; peak = max resident memory of the process")
     print(f"{'case':12s} {'tool':14s} {'seconds':>8s} {'peak MB':>8s} "

@@ -28,6 +28,7 @@ from PIL import Image, ImageDraw, ImageFont
 from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from timing import compile_package  # noqa: E402
 from user_digits import user_number, user_style  # noqa: E402
 
 from cnnkit import digits
@@ -91,6 +92,7 @@ def number_accuracy(model, images, labels, count: int, folder: Path, rng) -> flo
 def latency(folder: Path) -> tuple[float, float]:
     cnnkit = [sys.executable, "-m", "cnnkit", "predict", "-q"]
     one = str(folder / "0.jpg")
+    compile_package()
     subprocess.run(cnnkit + [one], check=True, capture_output=True)  # warm the cache
     times = []
     for _ in range(5):
