@@ -3,8 +3,12 @@
 Ctrl-C must never print a traceback, even while the first imports run: until the commands
 are loaded, SIGINT ends the process quietly with exit code 130; after that the commands turn
 KeyboardInterrupt into one line themselves.
+
+``run`` is the process: ``main``, then an exit that skips the garbage collector's passes.
+``main`` alone is for callers that go on running (tests call it in process).
 """
 
+import gc
 import os
 import signal
 import sys
@@ -38,5 +42,17 @@ def main() -> None:
         sys.exit(130)
 
 
+def run() -> None:
+    """``main`` as the whole process. At exit, Python clears every module and runs the
+    garbage collector over the ~30,000 objects numpy, Pillow and Typer leave; freezing them
+    first (they are moved out of the collector's sight, not freed) lets the exit skip the
+    passes: 0.56 -> 0.53 s for a 1 MP filter, median of 12 alternating runs. Everything else
+    about the exit is unchanged: atexit handlers, flushes, waiting for threads."""
+    try:
+        main()
+    finally:
+        gc.freeze()
+
+
 if __name__ == "__main__":
-    main()
+    run()

@@ -154,3 +154,29 @@ def test_a_quiet_command_never_imports_rich(tmp_path):
         done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "x.png"), *extra],
                               capture_output=True, text=True, cwd=ROOT, check=True)
         assert done.stderr.strip().splitlines()[-1] == expected
+
+
+def test_the_process_entry_freezes_the_heap_and_keeps_the_rest_of_the_exit(tmp_path):
+    """``run`` (the ``cnnkit`` script and ``python -m cnnkit``) exits with the command's code,
+    its output flushed and atexit handlers run as ever; only the collector's passes are spared
+    (the heap is frozen by then). ``main`` alone, which tests and callers use, freezes nothing."""
+    code = ("import atexit, gc, sys\n"
+            "atexit.register(lambda: print('at exit, frozen:', gc.get_freeze_count() > 0))\n"
+            "from cnnkit.__main__ import main, run\n"
+            "entry, sys.argv = sys.argv[1], ['cnnkit'] + sys.argv[2:]\n"
+            "if entry == 'main':\n"
+            "    try: main()\n"
+            "    except SystemExit: pass\n"
+            "else: run()\n")
+    runs = {name: subprocess.run([sys.executable, "-c", code, *argv], capture_output=True,
+                                 text=True, cwd=ROOT)
+            for name, argv in (("main", ["main", "kernels"]), ("run", ["run", "kernels"]),
+                               ("failing", ["run", "filter", "-k", "box",
+                                            str(tmp_path / "none.png")]))}
+    assert runs["main"].stdout.strip().splitlines()[-1] == "at exit, frozen: False"
+    assert "laplacian" in runs["run"].stdout
+    assert runs["run"].returncode == 0
+    assert runs["run"].stdout.strip().splitlines()[-1] == "at exit, frozen: True"
+    assert runs["failing"].returncode != 0
+    assert "none.png" in runs["failing"].stderr
+    assert runs["failing"].stdout.strip().splitlines()[-1] == "at exit, frozen: True"
