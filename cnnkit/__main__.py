@@ -46,7 +46,8 @@ def run() -> None:
     """``main`` as the whole process. At exit, Python clears every module and runs the
     garbage collector over the ~30,000 objects numpy, Pillow and Typer leave; freezing them
     first (they are moved out of the collector's sight, not freed) lets the exit skip the
-    passes: 0.56 -> 0.53 s for a 1 MP filter, median of 12 alternating runs. Everything else
+    passes: a 1 MP filter 0.59 -> 0.51 s, ``predict one.jpg`` 0.40 -> 0.35 s (medians of 15
+    and 11 runs alternating with the tree before, docs/benchmarks.md). Everything else
     about the exit is unchanged: atexit handlers, flushes, waiting for threads."""
     try:
         main()
