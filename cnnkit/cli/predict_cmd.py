@@ -198,17 +198,18 @@ class _Batches:
         self._workers = self._threads = None  # a ForkedMap, a ThreadPoolExecutor or neither
         self._arrived = None  # the forked workers' results, in file order
         workers = workers if len(files) > 1 else 1
-        if may_fork and workers > 1 and _forks():
+        if may_fork and workers > 1:
             import itertools
 
-            from cnnkit import forked
+            from cnnkit import forked  # here: multiprocessing is a share of one picture's start
 
-            first = self._attempt(files[0])  # loads the kernels, which the workers inherit
-            try:
-                self._workers = forked.ForkedMap(self._attempt_slim, files[1:], workers)
-                self._arrived = itertools.chain([first], self._workers)
-            except OSError:  # no process to spare (a limit, memory): threads, as elsewhere
-                pass
+            if forked.available():
+                first = self._attempt(files[0])  # loads the kernels the workers inherit
+                try:
+                    self._workers = forked.ForkedMap(self._attempt_slim, files[1:], workers)
+                    self._arrived = itertools.chain([first], self._workers)
+                except OSError:  # no process to spare (a limit, memory): threads, as elsewhere
+                    pass
         if self._workers is None and workers > 1:
             from concurrent.futures import ThreadPoolExecutor
 
@@ -295,14 +296,6 @@ class _Batches:
             except CnnkitError as exc:  # e.g. a failed --show-steps write: this file's error
                 self._ready.append((file, exc))
             start += count
-
-
-def _forks() -> bool:
-    """Whether workers may be forked (imported only for a batch: multiprocessing is a share
-    of a one-picture command's start)."""
-    from cnnkit import forked
-
-    return forked.available()
 
 
 class _Prepared:
