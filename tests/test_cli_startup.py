@@ -136,11 +136,11 @@ def test_progress_bar_only_where_one_is_shown(monkeypatch):
     assert type(common.progress(5, True, "frames")) is common._Silent  # quiet
 
 
-def test_a_quiet_command_never_imports_rich(tmp_path):
-    """Nothing to print, no console: rich's console import is a share of a quiet one-file
-    command's start; the same command not quiet prints through rich. (It runs first: a
-    first run on an empty Numba cache compiles, and the compile notice asks rich whether
-    stderr is a terminal.)"""
+def test_a_one_picture_command_prints_without_rich(tmp_path):
+    """rich's console and markup are a share of a one-picture command's start: quiet, the
+    command prints nothing; not quiet, its one "wrote" line is written without them, unless a
+    setting such as FORCE_COLOR asks for rich's own drawing. (It runs first: a first run on an
+    empty Numba cache compiles, and the compile notice asks rich whether stderr is a terminal.)"""
     from PIL import Image
 
     Image.new("L", (16, 16), 90).save(tmp_path / "x.png")
@@ -150,10 +150,16 @@ def test_a_quiet_command_never_imports_rich(tmp_path):
             "try: main()\n"
             "except SystemExit as done: assert not done.code, done.code\n"
             "print('rich.console' in sys.modules, 'rich.markup' in sys.modules, file=sys.stderr)")
-    for extra, expected in (([], "True True"), (["-q"], "False False")):
+    out = tmp_path / "x.box.png"
+    for extra, setting, expected in (([], {}, [f"wrote {out}", "False False"]),
+                                     (["-q"], {}, ["False False"]),
+                                     ([], {"FORCE_COLOR": "1"},
+                                      [f"\x1b[32mwrote\x1b[0m {out}", "True True"])):
+        env = {name: value for name, value in os.environ.items()
+               if name not in ("FORCE_COLOR", "NO_COLOR")} | setting
         done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "x.png"), *extra],
-                              capture_output=True, text=True, cwd=ROOT, check=True)
-        assert done.stderr.strip().splitlines()[-1] == expected
+                              capture_output=True, text=True, cwd=ROOT, env=env, check=True)
+        assert done.stderr.splitlines()[-len(expected):] == expected
 
 
 def test_the_process_entry_freezes_the_heap_and_keeps_the_rest_of_the_exit(tmp_path):

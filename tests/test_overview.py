@@ -158,3 +158,32 @@ def test_a_closed_pipe_ends_quietly():
                           check=False)
     os.close(writer)
     assert done.returncode == 1 and done.stderr == ""
+
+
+@pytest.mark.parametrize("terminal", [False, True])
+@pytest.mark.parametrize("name", ["out.png", "/a b/:m: [red]x[/] é.png", "日本/边缘.png",
+                                  "bell\a.png", "two\nlines.png", "tab\t.png"])
+def test_the_wrote_line_is_the_line_rich_prints(monkeypatch, terminal, name):
+    """``common.wrote`` writes what ``err.print`` would, byte for byte, on a pipe and on a
+    terminal, and leaves to rich the names it does not write itself (control characters)."""
+    from cnnkit.cli import common
+
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm-256color")
+    direct = _Stream(terminal=terminal)
+    monkeypatch.setattr(sys, "stderr", direct)
+    monkeypatch.setattr(common.err, "_console", None)
+    printed = []  # the names that went to rich
+    monkeypatch.setattr(common.err, "get", lambda: printed.append(name) or _rich(direct))
+    common.wrote(name)
+    expected = _Stream(terminal=terminal)
+    _rich(expected).print(f"[green]wrote[/] {common.escape(name)}")
+    assert direct.getvalue() == expected.getvalue()
+    assert bool(printed) == (not name.isprintable())
+
+
+def _rich(stream):
+    from rich.console import Console
+
+    return Console(file=stream, highlight=False, soft_wrap=True, emoji=False)

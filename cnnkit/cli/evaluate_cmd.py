@@ -110,7 +110,7 @@ def evaluate_command(
         return
     _print_report(report)
     for picture in report["pictures"]:
-        common.err.print(f"[green]wrote[/] {common.escape(picture)}")
+        common.wrote(picture)
 
 
 def _write_pictures(report: dict, images, plot: Path | None, mistakes: Path | None,

@@ -328,7 +328,7 @@ def _report(path, target, flt, shape, out_shape, mode, options, stats, started) 
 
 
 def _describe(result: dict, verbose: bool) -> None:
-    common.err.print(f"[green]wrote[/] {common.escape(result['output'])}")
+    common.wrote(result["output"])
     if verbose:
         shape = "x".join(map(str, result["shape"]))
         out_shape = "x".join(map(str, result["output_shape"]))

@@ -91,7 +91,7 @@ def show_kernel(
     if flt.magnitude:
         common.out.print(MAGNITUDE)
     if plot is not None:
-        common.err.print(f"[green]wrote[/] {common.escape(plot)}")
+        common.wrote(plot)
 
 
 MAGNITUDE = "result = sqrt(gx^2 + gy^2)"

@@ -91,8 +91,19 @@ def show(argv: list[str]) -> int | None:
 
 def _layout(stream, environ) -> tuple[int, bool] | None:
     """(width, colour) as rich would choose them for ``stream``, or None where this module
-    does not draw: a setting from ``_SETTINGS``, a dumb terminal, a narrow one, an encoding
-    without box characters or a platform other than POSIX."""
+    does not draw: see :func:`colour`, or a narrow terminal."""
+    terminal = colour(stream, environ)
+    if terminal is None:
+        return None
+    columns = environ.get("COLUMNS", "")
+    width = int(columns) if columns.isdigit() else _terminal_width()
+    return (width, terminal) if width >= MIN_WIDTH else None
+
+
+def colour(stream, environ) -> bool | None:
+    """Whether rich would colour what it prints on ``stream`` (True on a terminal), or None
+    where something could make it print otherwise: a setting from ``_SETTINGS``, a dumb
+    terminal, an encoding other than UTF-8 or a platform other than POSIX."""
     if os.name != "posix" or stream is None or any(name in environ for name in _SETTINGS):
         return None
     if not (getattr(stream, "encoding", None) or "").lower().startswith("utf"):
@@ -103,9 +114,7 @@ def _layout(stream, environ) -> tuple[int, bool] | None:
         return None
     if terminal and environ.get("TERM", "").lower() in ("dumb", "unknown"):
         return None
-    columns = environ.get("COLUMNS", "")
-    width = int(columns) if columns.isdigit() else _terminal_width()
-    return (width, terminal) if width >= MIN_WIDTH else None
+    return terminal
 
 
 def _terminal_width() -> int:

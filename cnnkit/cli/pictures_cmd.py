@@ -163,7 +163,7 @@ def filters_command(
             figure = figures.filter_bank(bank, bias, "conv" if first else conv.name, shown)
             common.save_picture(figure.image, output, force)
     if output is not None:
-        common.err.print(f"[green]wrote[/] {common.escape(output)}")
+        common.wrote(output)
     if as_kernels is not None:
         common.err.print(f"[green]wrote[/] {len(files)} kernels to {common.escape(as_kernels)}; "
                          f"apply one with: cnnkit filter --kernel-file "

@@ -143,7 +143,7 @@ def _pool_file(path, mode, window, step, padding, upscale, name, output, out_dir
 
 
 def _describe(result: dict, verbose: bool) -> None:
-    common.err.print(f"[green]wrote[/] {common.escape(result['output'])}")
+    common.wrote(result["output"])
     if verbose:
         shape = "x".join(map(str, result["shape"]))
         out_shape = "x".join(map(str, result["output_shape"]))
@@ -227,7 +227,7 @@ def stack_command(
                          f"{'x'.join(map(str, row['shape'])):>9}  "
                          f"min {row['min']:10.4g}  max {row['max']:10.4g}")
     for path in written:
-        common.err.print(f"[green]wrote[/] {common.escape(path)}")
+        common.wrote(path)
 
 
 def _slug(text: str) -> str:

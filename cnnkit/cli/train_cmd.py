@@ -219,7 +219,7 @@ def train_command(
 
             learning_curves(trainer.state.history, plot, title=output.name, force=force)
             if not as_json:
-                common.err.print(f"[green]wrote[/] {common.escape(plot)}")
+                common.wrote(plot)
 
 
 def _data_info(data: Path | None) -> dict:
