@@ -45,7 +45,9 @@ def classify(model, batch: list[np.ndarray]) -> np.ndarray:
     return model.predict_proba(x).argmax(axis=1)
 
 
-def user_digit_accuracy(model, images, labels, folder: Path, rng) -> dict:
+def user_digits(images, folder: Path, rng) -> tuple[list, list, list]:
+    """The MNIST ``images`` redrawn as JPEG photos in ``folder`` and read back: (prepared by
+    cnnkit, a plain resize to 28x28, the resize inverted), each a list of 28x28 0..255."""
     prepared, plain, inverted = [], [], []
     for k, digit in enumerate(images):
         path = folder / f"{k}.jpg"
@@ -56,13 +58,20 @@ def user_digit_accuracy(model, images, labels, folder: Path, rng) -> dict:
                           np.float32)
         plain.append(grey)
         inverted.append(255 - grey)
+    return prepared, plain, inverted
+
+
+def user_digit_accuracy(model, images, labels, folder: Path, rng) -> dict:
+    prepared, plain, inverted = user_digits(images, folder, rng)
     return {"original": float((classify(model, list(images)) == labels).mean()),
             "cnnkit": float((classify(model, prepared) == labels).mean()),
             "naive resize": float((classify(model, plain) == labels).mean()),
             "naive resize + invert": float((classify(model, inverted) == labels).mean())}
 
 
-def font_accuracy(model) -> tuple[float, int]:
+def font_digits() -> tuple[list, np.ndarray, int]:
+    """0-9 in every TrueType font on the machine, dark on light, prepared by cnnkit:
+    (28x28 digits, their labels, how many fonts)."""
     fonts = sorted(glob.glob("/usr/share/fonts/**/*.ttf", recursive=True))
     batch, truth = [], []
     for path in fonts:
@@ -73,7 +82,12 @@ def font_accuracy(model) -> tuple[float, int]:
             picture = imaging.Picture(np.asarray(image, np.float32), None, 255.0)
             batch.append(digits.prepare_digit(picture).digit)
             truth.append(digit)
-    return float((classify(model, batch) == np.array(truth)).mean()), len(fonts)
+    return batch, np.array(truth), len(fonts)
+
+
+def font_accuracy(model) -> tuple[float, int]:
+    batch, truth, fonts = font_digits()
+    return float((classify(model, batch) == truth).mean()), fonts
 
 
 def number_accuracy(model, images, labels, count: int, folder: Path, rng) -> float:
