@@ -1,7 +1,5 @@
 """``cnnkit data``: fetch, inspect, export and clear the MNIST cache."""
 
-from __future__ import annotations
-
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional

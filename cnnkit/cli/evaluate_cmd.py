@@ -1,7 +1,5 @@
 """``cnnkit evaluate``: accuracy, confusion matrix, per-class metrics and worst mistakes."""
 
-from __future__ import annotations
-
 import time
 from pathlib import Path
 from typing import Annotated, Optional

@@ -1,7 +1,5 @@
 """``cnnkit explain``: convolution, ReLU and pooling, step by step in the terminal."""
 
-from __future__ import annotations
-
 import time
 from pathlib import Path
 from typing import Annotated, Optional

@@ -1,7 +1,5 @@
 """``cnnkit filter``: apply a named or custom kernel to images."""
 
-from __future__ import annotations
-
 import time
 from dataclasses import dataclass
 from enum import Enum

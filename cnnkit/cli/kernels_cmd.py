@@ -1,7 +1,5 @@
 """``cnnkit kernels``: list the kernel bank and show one kernel's matrix."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated, Optional
 

@@ -1,7 +1,5 @@
 """``cnnkit summary`` and ``info``: what a model file holds."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated, Optional
 

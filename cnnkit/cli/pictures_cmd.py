@@ -1,7 +1,5 @@
 """``cnnkit featuremaps``, ``filters`` and ``plot``: pictures of what the CNN learned."""
 
-from __future__ import annotations
-
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional

@@ -1,7 +1,5 @@
 """``cnnkit pool`` and ``cnnkit stack``: pooling, and chains of filter / ReLU / pool steps."""
 
-from __future__ import annotations
-
 import re
 import time
 from enum import Enum

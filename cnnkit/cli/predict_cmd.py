@@ -1,7 +1,5 @@
 """``cnnkit predict``: read digits (or numbers) from real pictures with the CNN."""
 
-from __future__ import annotations
-
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional

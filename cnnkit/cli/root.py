@@ -2,8 +2,6 @@
 top, so a command's help stays fast (the tool's own overview, ``cnnkit --help``, is drawn
 without Typer by :mod:`cnnkit.cli.overview`)."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

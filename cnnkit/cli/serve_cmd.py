@@ -1,7 +1,5 @@
 """``cnnkit serve``: the local web app (draw a digit, edit a kernel) in the browser."""
 
-from __future__ import annotations
-
 from typing import Annotated, Optional
 
 import typer

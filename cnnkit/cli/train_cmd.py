@@ -1,7 +1,5 @@
 """``cnnkit train``: a CNN on MNIST or a folder of pictures, from scratch or fine-tuning."""
 
-from __future__ import annotations
-
 import json
 import signal
 from enum import Enum
