@@ -139,22 +139,25 @@ def test_progress_bar_only_where_one_is_shown(monkeypatch):
 def test_a_one_picture_command_prints_without_rich(tmp_path):
     """rich's console and markup are a share of a one-picture command's start: quiet, the
     command prints nothing; not quiet, its one "wrote" line is written without them, unless a
-    setting such as FORCE_COLOR asks for rich's own drawing. (It runs first: a first run on an
-    empty Numba cache compiles, and the compile notice asks rich whether stderr is a terminal.)"""
+    setting such as FORCE_COLOR asks for rich's own drawing. (A Laplacian on a small picture
+    never starts Numba, so no compile notice asks rich about the terminal, whatever the
+    state of the kernel cache.)"""
     from PIL import Image
 
     Image.new("L", (16, 16), 90).save(tmp_path / "x.png")
     code = ("import sys\n"
             "from cnnkit.__main__ import main\n"
-            "sys.argv = ['cnnkit', 'filter', '-k', 'box', sys.argv[1], '--force'] + sys.argv[2:]\n"
+            "given = sys.argv[1:]\n"
+            "sys.argv = ['cnnkit', 'filter', '-k', 'laplacian', given[0], '--force'] + given[1:]\n"
             "try: main()\n"
             "except SystemExit as done: assert not done.code, done.code\n"
-            "print('rich.console' in sys.modules, 'rich.markup' in sys.modules, file=sys.stderr)")
-    out = tmp_path / "x.box.png"
-    for extra, setting, expected in (([], {}, [f"wrote {out}", "False False"]),
-                                     (["-q"], {}, ["False False"]),
+            "print('rich.console' in sys.modules, 'rich.markup' in sys.modules,\n"
+            "      'numba' in sys.modules, file=sys.stderr)")
+    out = tmp_path / "x.laplacian.png"
+    for extra, setting, expected in (([], {}, [f"wrote {out}", "False False False"]),
+                                     (["-q"], {}, ["False False False"]),
                                      ([], {"FORCE_COLOR": "1"},
-                                      [f"\x1b[32mwrote\x1b[0m {out}", "True True"])):
+                                      [f"\x1b[32mwrote\x1b[0m {out}", "True True False"])):
         env = {name: value for name, value in os.environ.items()
                if name not in ("FORCE_COLOR", "NO_COLOR")} | setting
         done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "x.png"), *extra],
