@@ -72,10 +72,10 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 def wrote(what: object) -> None:
     """``wrote <what>`` on stderr, "wrote" in green, the line ``err.print`` would print.
 
-    It is the last line of a one-picture command, and rich's console and markup take
-    0.04-0.05 s of such a command to import (``-X importtime``). So where rich's output is
-    known (:func:`cnnkit.cli.overview.colour`: a pipe, a file or a plain POSIX terminal) and
-    the name is plain printable text, the line is written here; otherwise rich prints it.
+    It is the last line of a one-picture command, and importing rich's console and markup
+    to print it took 36-47 ms (docs/benchmarks.md). So where rich's output is known
+    (:func:`cnnkit.cli.overview.colour`: a pipe, a file or a plain POSIX terminal) and the
+    name is plain printable text, the line is written here; otherwise rich prints it.
     """
     from cnnkit.cli.overview import colour
 
