@@ -8,8 +8,9 @@ and averages the probabilities. This script prepares each set once, as ``cnnkit 
 does (the real set's single digits, ``predict_bench``'s user-style photos and printed digits,
 and the MNIST test digits as they are), then reads every set with each choice of copies below
 and prints the right answers per kind of the real set, the other sets' accuracy, and the real
-set's misses (label -> answer, averaged probability). ``predict`` itself reads one copy; a
-choice of copies would cost as many forward passes.
+set's misses (label -> answer, averaged probability). The copies are made by training's own
+shift and warp (``ops/augment.py``). ``predict`` itself reads one copy; a choice of copies
+would cost as many forward passes.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
@@ -32,44 +32,27 @@ from real_digits_bench import read  # noqa: E402
 
 from cnnkit.data.mnist import load_split  # noqa: E402
 from cnnkit.nn.io import BUNDLED_MODEL, load_model  # noqa: E402
+from cnnkit.ops.augment import GRID, distort_images, shift_images  # noqa: E402
 
 KINDS = ("photo", "drawn", "scan", "mnist-like")
 
 
 def shifted(digits: np.ndarray, dy: int, dx: int) -> np.ndarray:
-    """(N, 28, 28) moved by (dy, dx) px, zeros coming in."""
-    out = np.zeros_like(digits)
-    size = digits.shape[1]
-    rows_to, rows_from = slice(max(dy, 0), size + min(dy, 0)), slice(max(-dy, 0), size - max(dy, 0))
-    cols_to, cols_from = slice(max(dx, 0), size + min(dx, 0)), slice(max(-dx, 0), size - max(dx, 0))
-    out[:, rows_to, cols_to] = digits[:, rows_from, cols_from]
-    return out
+    """(N, 28, 28) moved by (dy, dx) px, zeros coming in (training's own shift)."""
+    return shift_images(digits, np.tile([dy, dx], (len(digits), 1)))
 
 
-def turned(digits: np.ndarray, degrees: float = 0.0, scale: float = 1.0) -> np.ndarray:
-    """(N, 28, 28) rotated about the centre and scaled, bilinear (Pillow, float32)."""
-    out = np.empty_like(digits)
-    for i, digit in enumerate(digits):
-        image = Image.fromarray(digit.astype(np.float32), "F")
-        image = image.transform(image.size, Image.AFFINE, _affine(degrees, scale),
-                                resample=Image.BILINEAR)
-        out[i] = np.asarray(image)
-    return out
-
-
-def _affine(degrees: float, scale: float) -> tuple:
-    """Pillow's inverse affine map (output -> input) for a turn and scale about (14, 14)."""
-    a = np.deg2rad(degrees)
-    c, s = np.cos(a) / scale, np.sin(a) / scale
-    return (c, s, 14 - 14 * c - 14 * s, -s, c, 14 + 14 * s - 14 * c)
-
-
-def stroked(digits: np.ndarray, amount: float) -> np.ndarray:
-    """(N, 28, 28) with a 3x3 grey dilation (amount > 0) or erosion (< 0) blended in."""
-    padded = np.pad(digits, ((0, 0), (1, 1), (1, 1)))
-    windows = [padded[:, a:a + 28, b:b + 28] for a in range(3) for b in range(3)]
-    extreme = np.max(windows, axis=0) if amount > 0 else np.min(windows, axis=0)
-    return digits + abs(amount) * (extreme - digits)
+def distorted(digits: np.ndarray, degrees: float = 0.0, scale: float = 1.0,
+              thickness: float = 0.0) -> np.ndarray:
+    """(N, 28, 28) turned about the centre, scaled and re-stroked (``thickness`` > 0 thicker,
+    < 0 thinner) by training's own warp (``ops/augment.py``), as uint8 0..255."""
+    n = len(digits)
+    angle = np.radians(degrees)
+    cos, sin = np.cos(angle) / scale, np.sin(angle) / scale  # the inverse map, as training's
+    affine = np.tile(np.float32([cos, -sin, sin, cos, 0, 0]), (n, 1))
+    field = np.zeros((n, GRID, GRID, 2), np.float32)
+    pixels = np.clip(np.rint(digits), 0, 255).astype(np.uint8)
+    return distort_images(pixels, affine, field, np.full(n, thickness, np.float32))
 
 
 SHIFTS = [lambda d, s=s: shifted(d, *s) for s in ((1, 0), (-1, 0), (0, 1), (0, -1))]
@@ -78,10 +61,12 @@ CHOICES = {
     "+ 4 shifts of 1 px": SHIFTS,
     "+ 4 shifts, 4 diagonal shifts": SHIFTS + [lambda d, s=s: shifted(d, *s)
                                               for s in ((1, 1), (1, -1), (-1, 1), (-1, -1))],
-    "+ turned 6 degrees each way": [lambda d: turned(d, 6), lambda d: turned(d, -6)],
-    "+ turned 10 degrees each way": [lambda d: turned(d, 10), lambda d: turned(d, -10)],
-    "+ scaled 0.9 and 1.1": [lambda d: turned(d, 0, 0.9), lambda d: turned(d, 0, 1.1)],
-    "+ strokes thicker and thinner": [lambda d: stroked(d, 0.3), lambda d: stroked(d, -0.3)],
+    "+ turned 6 degrees each way": [lambda d: distorted(d, 6), lambda d: distorted(d, -6)],
+    "+ turned 10 degrees each way": [lambda d: distorted(d, 10), lambda d: distorted(d, -10)],
+    "+ scaled 0.9 and 1.1": [lambda d: distorted(d, scale=0.9),
+                             lambda d: distorted(d, scale=1.1)],
+    "+ strokes thicker and thinner": [lambda d: distorted(d, thickness=0.3),
+                                      lambda d: distorted(d, thickness=-0.3)],
 }
 
 
