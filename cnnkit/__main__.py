@@ -30,12 +30,18 @@ def main() -> None:
         code = show(sys.argv[1:])  # `cnnkit` and `cnnkit --help`, without importing Typer
         if code is not None:
             sys.exit(code)
-        from cnnkit.cli import app_for
+        from cnnkit.cli import quick
 
-        app = app_for(sys.argv[1:])  # only the command being run is registered
+        command = quick.parse(sys.argv[1:])  # a plainly valid one-picture command, no Typer
+        if command is None:
+            from cnnkit.cli import app_for
+
+            app = app_for(sys.argv[1:])  # only the command being run is registered
     finally:
         signal.signal(signal.SIGINT, previous)
     try:
+        if command is not None:
+            sys.exit(command())
         app()
     except KeyboardInterrupt:  # between a command's end and the exit
         sys.stderr.write("error: interrupted\n")

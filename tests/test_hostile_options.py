@@ -207,11 +207,12 @@ def test_stack_text_parses_or_says_where(text):
 @FAST
 @given(st.text(max_size=30))
 def test_pool_size_text_is_a_bounded_pair_or_a_usage_error(text):
+    from cnnkit.cli import common
     from cnnkit.cli.pool_cmd import MAX_WINDOW, _pair
 
     try:
         pair = _pair(text, "--size")
-    except typer.Exit as exc:
+    except common.Exit as exc:
         assert exc.exit_code == 2
         return
     assert all(1 <= v <= MAX_WINDOW for v in pair)

@@ -18,8 +18,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, get_args, get_origin
 
-_INT = re.compile(r"-?[0-9]+\Z")
-_FLOAT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?\Z")
+INTEGER = re.compile(r"-?[0-9]+\Z")
+DECIMAL = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?\Z")
 _SLOW = object()  # "ask Typer"
 
 
@@ -45,12 +45,12 @@ def _leaf(annotation: Any, info, value: Any, param, ctx, param_types) -> Any:
     if annotation is str:
         return value
     if annotation is int:
-        if info.clamp or not _INT.match(value):
+        if info.clamp or not INTEGER.match(value):
             return _SLOW
         number = int(value)
         return number if _in_range(number, info) else _SLOW
     if annotation is float:
-        if info.clamp or not _FLOAT.match(value):
+        if info.clamp or not DECIMAL.match(value):
             return _SLOW
         number = float(value)
         return number if _in_range(number, info) else _SLOW

@@ -1,5 +1,8 @@
 """What every command shares: the one place errors become messages (:func:`guarded`),
-consoles, input expansion, progress, the batch loop and output paths."""
+consoles, input expansion, progress, the batch loop and output paths.
+
+Nothing here imports Typer: a command that :mod:`cnnkit.cli.quick` parses runs without it.
+"""
 
 from __future__ import annotations
 
@@ -11,19 +14,6 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-
-import typer
-
-try:  # Typer 0.2x carries its own copy of Click; older versions use Click itself
-    from typer._click import ClickException as _ClickException
-    from typer._click.globals import get_current_context as _current_context
-except ImportError:  # pragma: no cover - depends on the installed Typer
-    from click import ClickException as _ClickException
-    from click import get_current_context as _current_context
-
-from cnnkit.cli import coerce
-
-coerce.install()  # plain option values converted without importing Pydantic
 
 
 @dataclass
@@ -58,15 +48,23 @@ class _Console:
 out = _Console(highlight=False, soft_wrap=True, emoji=False)
 err = _Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 INTERRUPTED = 130
-_EXITS = (typer.Exit,)
-_PASS_THROUGH = _EXITS + (typer.Abort, _ClickException)
 
 
-def fail(message: str, code: int = 1) -> typer.Exit:
+class Exit(SystemExit):
+    """A command's end with an exit code, its message (if any) already printed. It is a
+    SystemExit, so it ends the process the same way whether Typer or :mod:`cnnkit.cli.quick`
+    runs the command."""
+
+    @property
+    def exit_code(self) -> int:
+        return self.code
+
+
+def fail(message: str, code: int = 1) -> Exit:
     """Print one red line on stderr and return the Exit to raise. ``message`` is plain text."""
     text = " ".join(str(message).split())  # one line, whatever a file name held
     err.print(f"[bold red]error:[/] {escape(text)}", markup=True, highlight=False)
-    return typer.Exit(code)
+    return Exit(code)
 
 
 def wrote(what: object) -> None:
@@ -126,8 +124,6 @@ def user_errors() -> Iterator[None]:
     """Turn any exception into one red line and its exit code (a traceback with --debug)."""
     try:
         yield
-    except _PASS_THROUGH:
-        raise
     except Exception as exc:
         if STATE.debug:
             raise
@@ -159,12 +155,10 @@ def guarded(command):
                     try:
                         with user_errors():
                             return command(*args, **kwargs)
-                    except _EXITS as exc:
+                    except Exit as exc:
                         if exc.exit_code != 0:
                             raise  # a failure: nothing new is kept
                         return None
-            except _PASS_THROUGH:
-                raise
             except KeyboardInterrupt:  # during the commit or rollback itself
                 raise fail(*describe_error(KeyboardInterrupt())) from None
             except Exception as exc:  # the commit failed (e.g. a rename)
@@ -186,7 +180,7 @@ def _check_numbers(values: dict) -> None:
 
 
 def _option_name(name: str) -> str:
-    context = _current_context(silent=True)
+    context = _typer_context()
     if context is not None:
         for param in context.command.params:
             if param.name == name and param.opts:
@@ -194,16 +188,15 @@ def _option_name(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-class App(typer.Typer):
-    """A Typer app whose commands and callbacks are :func:`guarded`."""
-
-    def command(self, *args, **kwargs):
-        register = super().command(*args, **kwargs)
-        return lambda f: (register(guarded(f)), f)[1]
-
-    def callback(self, *args, **kwargs):
-        register = super().callback(*args, **kwargs)
-        return lambda f: (register(guarded(f)), f)[1]
+def _typer_context():
+    """The Click context of the command Typer is running, or None (none, or no Typer)."""
+    if "typer" not in sys.modules:  # the command was parsed by cnnkit.cli.quick
+        return None
+    try:  # Typer 0.2x carries its own copy of Click; older versions use Click itself
+        from typer._click.globals import get_current_context
+    except ImportError:  # pragma: no cover - depends on the installed Typer
+        from click import get_current_context
+    return get_current_context(silent=True)
 
 
 def print_json(obj: dict) -> None:
@@ -323,7 +316,7 @@ def run_batch(files: list[Path], work, *, as_json: bool, quiet: bool, label: str
     if failures:
         if failures < len(files):
             commit_now()  # the good files' outputs are results; keep them
-        raise typer.Exit(1)
+        raise Exit(1)
 
 
 def _outcomes(files: list[Path], work, jobs: int):
@@ -457,7 +450,7 @@ def hold_threads(threads: int | None) -> None:
     pending.threads = threads
 
 
-def no_images(inputs: list[Path]) -> typer.Exit:
+def no_images(inputs: list[Path]) -> Exit:
     """The failure for inputs that hold no picture, naming them."""
     named = ", ".join(f"{p} (a folder)" if p.is_dir() else str(p) for p in inputs[:3])
     more = f" and {len(inputs) - 3} more" if len(inputs) > 3 else ""

@@ -8,10 +8,10 @@ import typer
 
 from cnnkit.cli import common
 from cnnkit.cli.overview import DATA
-from cnnkit.cli.root import app
+from cnnkit.cli.root import App, app
 
 
-data_app = common.App(no_args_is_help=True, rich_markup_mode="rich",
+data_app = App(no_args_is_help=True, rich_markup_mode="rich",
                        help="Fetch, inspect, export and clear the MNIST data.")
 app.add_typer(data_app, name="data", rich_help_panel=DATA)
 

@@ -8,10 +8,10 @@ import typer
 
 from cnnkit.cli import common
 from cnnkit.cli.overview import IMAGES
-from cnnkit.cli.root import app
+from cnnkit.cli.root import App, app
 from cnnkit.cli.filter_cmd import Op
 
-explain_app = common.App(no_args_is_help=True, rich_markup_mode="rich",
+explain_app = App(no_args_is_help=True, rich_markup_mode="rich",
                           help="Walk through convolution, ReLU or pooling step by step.")
 app.add_typer(explain_app, name="explain", rich_help_panel=IMAGES)
 

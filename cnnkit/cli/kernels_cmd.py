@@ -7,10 +7,10 @@ import typer
 
 from cnnkit.cli import common
 from cnnkit.cli.overview import IMAGES
-from cnnkit.cli.root import app
+from cnnkit.cli.root import App, app
 from cnnkit.cli.filter_cmd import Direction, Json
 
-kernels_app = common.App(no_args_is_help=False, rich_markup_mode="rich",
+kernels_app = App(no_args_is_help=False, rich_markup_mode="rich",
                           help="List the named kernels, or show one.")
 app.add_typer(kernels_app, name="kernels", rich_help_panel=IMAGES)
 

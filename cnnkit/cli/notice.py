@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from rich.console import Console
 
+_INSTALLED: list[CompileNotice] = []
 MESSAGE = "compiling cnnkit's kernels for this machine (first run only, cached after)"
 
 
@@ -34,6 +35,12 @@ class CompileNotice:
         if self.status is not None:
             self.status.stop()
             self.status = None
+
+
+def install_once(console: Console) -> None:
+    """:func:`install`, the first time it is called in this process."""
+    if not _INSTALLED:
+        _INSTALLED.append(install(console))
 
 
 def install(console: Console) -> CompileNotice:

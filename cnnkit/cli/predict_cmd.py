@@ -135,7 +135,7 @@ def predict_command(
     try:
         common.run_batch(files, work, as_json=as_json, quiet=quiet, label="predict",
                          describe=lambda r: _describe(r, top), summary=False)
-    except typer.Exit as exc:
+    except common.Exit as exc:
         stopped = exc
     finally:
         pending.light_digits = False
@@ -152,7 +152,7 @@ def predict_command(
     if stopped is not None:
         raise stopped
     if any(r["uncertain"] for r in results):
-        raise typer.Exit(UNCERTAIN_EXIT)
+        raise common.Exit(UNCERTAIN_EXIT)
 
 
 def _light_forward(network, pictures: int, general: bool):

@@ -7,12 +7,25 @@ from typing import Annotated
 import typer
 
 from cnnkit import __version__
-from cnnkit.cli import common
+from cnnkit.cli import coerce, common
 from cnnkit.cli.overview import DESCRIPTION
 
-_NOTICE: list = []  # the compile notice, installed once per process
+coerce.install()  # plain option values converted without importing Pydantic
 
-app = common.App(
+
+class App(typer.Typer):
+    """A Typer app whose commands and callbacks are :func:`common.guarded`."""
+
+    def command(self, *args, **kwargs):
+        register = super().command(*args, **kwargs)
+        return lambda f: (register(common.guarded(f)), f)[1]
+
+    def callback(self, *args, **kwargs):
+        register = super().callback(*args, **kwargs)
+        return lambda f: (register(common.guarded(f)), f)[1]
+
+
+app = App(
     name="cnnkit",
     help=DESCRIPTION,
     rich_markup_mode="rich",
@@ -37,7 +50,6 @@ def root(
 ) -> None:
     """See what a convolution does to a picture, and train and use a digit CNN."""
     common.STATE.debug = debug
-    if not _NOTICE:
-        from cnnkit.cli.notice import install
+    from cnnkit.cli.notice import install_once
 
-        _NOTICE.append(install(common.err))
+    install_once(common.err)
