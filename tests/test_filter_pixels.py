@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import struct
 import subprocess
 import sys
 import tracemalloc
@@ -214,6 +215,27 @@ def test_png_encoder_round_trips_8_bit(rng, shape, alpha, compression):
     decoded = np.asarray(Image.open(io.BytesIO(data)))
     expected = pixels if opacity is None else np.dstack([pixels, opacity]).squeeze()
     np.testing.assert_array_equal(decoded, expected)
+
+
+def _idat_count(data: bytes) -> int:
+    count, pos = 0, 8
+    while pos < len(data):
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        count += kind == b"IDAT"
+        pos += 12 + length
+    return count
+
+
+@pytest.mark.parametrize("height,threads,parts", [(200, 2, 1), (800, 2, 2), (800, 3, 3),
+                                                  (3000, 2, 8), (800, 1, 2)])
+def test_png_encoder_cuts_the_rows_into_a_round_of_parts_per_core(rng, height, threads, parts):
+    """Pictures of 1 MB of rows or more are deflated in one part per thread per round (so
+    no core idles in the last round), up to four rounds; the parts make one valid stream."""
+    pixels = rng.integers(0, 256, (height, 1000, 3)).astype(np.uint8)
+    pixels[::3] //= 7
+    data = b"".join(png_bytes(pixels, threads=threads))
+    assert _idat_count(data) == parts + 2  # the zlib header, the parts, the checksum
+    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(data))), pixels)
 
 
 def test_png_encoder_round_trips_16_bit(rng, tmp_path):

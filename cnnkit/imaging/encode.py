@@ -29,9 +29,10 @@ COMPRESSIONS = ("fast", "small")
 # (plain level 9 loses to run-length matching on edge maps, which are mostly runs).
 _LEVELS = {"fast": (1, (zlib.Z_RLE,)), "small": (9, (zlib.Z_DEFAULT_STRATEGY, zlib.Z_RLE))}
 _BLOCK_BYTES = 1 << 20  # raw bytes per filtered block: stays in the L2 cache
-# raw bytes per deflate stream, at least. Each stream starts with an empty 32 KB window, so
+# raw bytes per deflate stream, about. Each stream starts with an empty 32 KB window, so
 # parts of 1 MB cost a few bytes each (a 1 MP filter output: 863,121 bytes in one stream,
-# 863,148 in three), and a 1 MP picture (3 MB) compresses on every core (60.6 -> 45.4 ms).
+# 863,148 in three), and a 1 MP picture (3 MB) compresses on every core (60.6 -> 45.4 ms in
+# three parts; 48.4 -> 38 ms in two, one per core, instead of three, docs/benchmarks.md).
 _PART_BYTES = 1 << 20
 _ADLER_BASE = 65521
 
@@ -59,7 +60,7 @@ def png_bytes(pixels: np.ndarray, alpha: np.ndarray | None = None, compression: 
     stride = width * channels * depth // 8
     workers = max(1, threads or os.cpu_count() or 1)
     step = max(1, _BLOCK_BYTES // max(1, stride))  # rows per filtered block
-    part_rows = max(step, -(-height // (4 * workers)), _PART_BYTES // max(1, stride))
+    part_rows = -(-height // _part_count(height * stride, workers))
     parts = [(a, min(height, a + part_rows)) for a in range(0, height, part_rows)]
     level, strategies = _LEVELS[compression]
     from cnnkit.ops import light
@@ -104,6 +105,16 @@ def png_bytes(pixels: np.ndarray, alpha: np.ndarray | None = None, compression: 
             del pieces
     yield from _chunk(b"IDAT", struct.pack(">I", checksum))
     yield from _chunk(b"IEND", b"")
+
+
+def _part_count(raw_bytes: int, workers: int) -> int:
+    """Deflate streams for ``raw_bytes`` of filtered rows: one below ``_PART_BYTES``; else
+    one per worker per round (so the last round keeps every core busy), in as many rounds
+    as parts of ``_PART_BYTES`` fill, at least one and at most four."""
+    if raw_bytes < _PART_BYTES:
+        return 1
+    rounds = max(1, min(4, raw_bytes // (_PART_BYTES * workers)))
+    return rounds * workers
 
 
 def _raw_rows(pixels, alpha, start, stop) -> np.ndarray:
