@@ -14,18 +14,22 @@ from cnnkit.errors import KernelError
 from cnnkit.imaging import kernels
 from cnnkit.imaging.encode import png_bytes
 from cnnkit.imaging.filtering import FilterOptions, filter_to_pixels
-from cnnkit.ops import light
+from cnnkit.ops import light, pending
 from cnnkit.ops.filter2d import BORDERS, filter2d
 from cnnkit.ops.png import filter_rows
 
 MODES = ("clip", "abs", "offset", "stretch", "edges")
 
 
-def both_paths(monkeypatch, image, flt, options, mode, maxval, out_dtype=None):
-    """filter_to_pixels by Numba, then with the light path chosen."""
+def both_paths(monkeypatch, image, flt, options, mode, maxval, out_dtype=None, bands=None):
+    """filter_to_pixels by Numba, then with the light path chosen (cut into up to ``bands``
+    bands of rows on threads, however small, when given)."""
     numba_out = filter_to_pixels(image, flt, options, mode, maxval, out_dtype)
     with monkeypatch.context() as patch:
         patch.setattr(light, "numpy_pays", lambda values, taps=9: True)
+        if bands is not None:
+            patch.setattr(light, "BAND_VALUES", 1)
+            patch.setattr(pending, "threads", bands)
         calls = []
         real = light.correlate_exact
         patch.setattr(light, "correlate_exact", lambda *a, **kw: calls.append(1) or real(*a, **kw))
@@ -47,10 +51,11 @@ def test_named_exact_kernels_give_the_numba_pixels(monkeypatch, rng, name, mode)
     for shape, dtype in (((37, 23, 3), np.uint8), ((16, 41), np.uint16), ((5, 4, 3), np.uint8)):
         image = rng.integers(0, np.iinfo(dtype).max + 1, shape).astype(dtype)
         maxval = float(np.iinfo(dtype).max)
-        numba_out, light_out, used = both_paths(monkeypatch, image, flt, FilterOptions(), mode,
-                                                maxval)
-        assert used, f"{name} should be exact"
-        assert_same(numba_out, light_out)
+        for bands in (None, 3):
+            numba_out, light_out, used = both_paths(monkeypatch, image, flt, FilterOptions(),
+                                                    mode, maxval, bands=bands)
+            assert used, f"{name} should be exact"
+            assert_same(numba_out, light_out)
 
 
 @settings(max_examples=60, deadline=None)
@@ -73,6 +78,7 @@ def test_any_exact_filter_gives_the_numba_pixels(data):
         relu=data.draw(st.booleans()))
     mode = data.draw(st.sampled_from(MODES))
     out_dtype = data.draw(st.sampled_from([None, np.uint8]))
+    bands = data.draw(st.sampled_from([None, 2, 3, 5]))
     flt = kernels.Filter("custom", (kernel,))
     maxval = float(np.iinfo(dtype).max)
     with pytest.MonkeyPatch.context() as patch:
@@ -84,7 +90,7 @@ def test_any_exact_filter_gives_the_numba_pixels(data):
                 filter_to_pixels(image, flt, options, mode, maxval, out_dtype)
             return
         numba_out, light_out, used = both_paths(patch, image, flt, options, mode, maxval,
-                                                out_dtype)
+                                                out_dtype, bands)
     assert used  # small integer multiples of a power of two: always exact
     assert_same(numba_out, light_out)
 

@@ -16,6 +16,8 @@ pixels of the Numba path, bit for bit:
   float32 operations as the kernels compiled without fastmath (``quantize``, the pixel rows
   of ``filter2d``), so numpy rounds them alike.
 * The PNG row filter choice repeats ``png._filter_rows``'s score in integers.
+* A large picture's output rows are cut into bands, one per core (``bands``, ``in_threads``):
+  every step is exact per value, so the cut never shows in the pixels.
 
 ``numpy_pays`` is the one place that chooses between the paths for filtering and PNG rows;
 ``predict`` of one picture chooses its own (``cnnkit/digits/backend.py``).
@@ -37,6 +39,9 @@ from cnnkit.ops.ranges import interpolate, ranks
 NUMPY_MAX_VALUES = 6_000_000
 _TAPS = 9
 EXACT_LIMIT = 1 << 24  # float32 holds every integer below this exactly
+# Output values per band of rows, at least, when a filter is cut into bands for threads:
+# below that a thread costs about what it saves.
+BAND_VALUES = 1 << 18
 
 
 def numpy_pays(values: int, taps: int = _TAPS) -> bool:
@@ -109,14 +114,47 @@ def border_index(positions: np.ndarray, n: int, border: str) -> np.ndarray:
     return np.where(inside, p, mapped)
 
 
+def output_height(image: np.ndarray, kernel: np.ndarray, *, op: str = "conv",
+                  border: str = "reflect", cval: float = 0.0, stride: int = 1) -> int:
+    """The rows ``correlate_exact`` gives, or the ValueError it would raise."""
+    check(image, np.asarray(kernel), op, border, stride)
+    return fits(image.shape[0], image.shape[1], np.shape(kernel), border, stride)[0]
+
+
+def bands(rows: int, values: int) -> list[tuple[int, int]]:
+    """``rows`` output rows of ``values`` values cut into one band per thread the command
+    may use (``pending.threads``, else every core), each of ``BAND_VALUES`` or more."""
+    import os
+
+    from cnnkit.ops import pending
+
+    cores = pending.threads or os.cpu_count() or 1
+    count = max(1, min(cores, rows, values // BAND_VALUES))
+    step = -(-rows // count)
+    return [(start, min(rows, start + step)) for start in range(0, rows, step)]
+
+
+def in_threads(work, items: list) -> list:
+    """``[work(item) for item in items]``, one thread per item (numpy releases the GIL for
+    whole-array work)."""
+    if len(items) < 2:
+        return [work(item) for item in items]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(len(items)) as pool:
+        return list(pool.map(work, items))
+
+
 def correlate_exact(image: np.ndarray, kernel: np.ndarray, *, units, op: str = "conv",
-                    border: str = "reflect", cval: float = 0.0, stride: int = 1
-                    ) -> np.ndarray:
+                    border: str = "reflect", cval: float = 0.0, stride: int = 1,
+                    band: tuple[int, int] | None = None) -> np.ndarray:
     """``filter2d(image, kernel, ...)`` for an integer picture and a kernel that
     ``exact_units`` accepted (``units`` is its answer): summed in integers, so exact.
 
     image : ndarray, shape (H, W) or (H, W, C), uint8 or uint16
-    Returns float32, shape (Ho, Wo) or (Ho, Wo, C), the same values as ``filter2d``.
+    band : (start, stop): only those output rows (for threads); None: all
+    Returns float32, shape (Ho, Wo) or (Ho, Wo, C), the same values as ``filter2d``
+    (``stop - start`` rows for a band).
     """
     image = np.asarray(image)
     kernel = np.asarray(kernel)
@@ -127,11 +165,16 @@ def correlate_exact(image: np.ndarray, kernel: np.ndarray, *, units, op: str = "
     kh, kw = integers.shape
     height, width = image.shape[:2]
     out_h, out_w = fits(height, width, (kh, kw), border, stride)
+    first, stop = band or (0, out_h)
+    out_h = stop - first
     pad_top, pad_left = (0, 0) if border == "valid" else (kh // 2, kw // 2)
-    rows = border_index(np.arange((out_h - 1) * stride + kh) - pad_top, height, border)
+    rows = border_index(np.arange(first * stride, (stop - 1) * stride + kh) - pad_top, height,
+                        border)
     cols = border_index(np.arange((out_w - 1) * stride + kw) - pad_left, width, border)
     cval = cval if border == "zero" else 0.0  # the other borders never read it
-    reach = max(int(image.max()), abs(int(cval))) * int(np.abs(integers).sum())
+    read = rows[rows >= 0]  # the picture's rows the band reads
+    peak = int(image[read.min():read.max() + 1].max()) if read.size else 0
+    reach = max(peak, abs(int(cval))) * int(np.abs(integers).sum())
     # The weights themselves must fit too: an all-black picture reaches 0 with any kernel.
     dtype = np.int16 if max(reach, int(np.abs(integers).max())) < (1 << 15) else np.int32
     channels = 1 if image.ndim == 2 else image.shape[2]
@@ -234,14 +277,20 @@ def to_pixels(values: np.ndarray, mapping: str, shift: float, scale: float, maxv
     return work.astype(out_dtype), outside
 
 
-def abs_percentile(values: np.ndarray, q: float) -> float:
-    """``np.percentile(np.abs(values), q)`` as ``quantize.RangeStats`` finds it.
+def abs_percentile(values: np.ndarray | list[np.ndarray], q: float) -> float:
+    """``np.percentile(np.abs(values), q)`` as ``quantize.RangeStats`` finds it; ``values``
+    may be a list of arrays (bands of one output), taken together.
 
     Only the values at or above a threshold guessed from every 16th value are partitioned
     (for a high ``q``, a small share of them); if the guess leaves out a wanted order
     statistic, everything is.
     """
-    magnitudes = np.abs(values).ravel()
+    parts = values if isinstance(values, list) else [values]
+    magnitudes = np.empty(sum(part.size for part in parts), np.float32)
+    start = 0
+    for part in parts:
+        np.abs(part.ravel(), out=magnitudes[start:start + part.size])
+        start += part.size
     count = magnitudes.size
     first, second, gamma = ranks(count, q)
     below, chosen = 0, magnitudes
