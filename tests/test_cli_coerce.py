@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cnnkit.cli import common  # noqa: F401  (installs the fast path)
+from cnnkit.cli import root  # noqa: F401  (installs the fast path)
 from tests.conftest import ROOT, python_output
 
 typer_core = pytest.importorskip("typer.core")
@@ -63,12 +63,14 @@ def test_fast_conversion_matches_typers_own(annotation, info, value):
 
 
 def test_a_filter_command_does_not_import_pydantic(tmp_path):
+    """Run by Typer (``--debug`` before the command is not for cli/quick.py), its options
+    are converted here, without Pydantic."""
     scene = str(ROOT / "samples" / "scene.png")
     code = ("import sys, runpy\n"
-            f"sys.argv = ['cnnkit', 'filter', '-k', 'sobel', {scene!r},"
+            f"sys.argv = ['cnnkit', '--debug', 'filter', '-k', 'sobel', {scene!r},"
             f" '-o', {str(tmp_path / 'out.png')!r}, '-q', '--stride', '2']\n"
             "try:\n    runpy.run_module('cnnkit', run_name='__main__')\n"
             "except SystemExit as exc:\n    assert not exc.code, exc.code\n"
-            "print('pydantic' in sys.modules)")
-    assert python_output(code) == "False"
+            "print('typer' in sys.modules, 'pydantic' in sys.modules)")
+    assert python_output(code) == "True False"
     assert (tmp_path / "out.png").exists()
