@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 import typer
 
 from cnnkit.cli import filter_run
-from cnnkit.cli.filter_run import (  # noqa: F401 - other commands take these from here
+from cnnkit.cli.filter_run import (
     MAX_STRIDE,
     Border,
     Compression,

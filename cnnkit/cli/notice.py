@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from rich.console import Console
 
-_INSTALLED: list[CompileNotice] = []
 MESSAGE = "compiling cnnkit's kernels for this machine (first run only, cached after)"
 
 
@@ -35,6 +34,9 @@ class CompileNotice:
         if self.status is not None:
             self.status.stop()
             self.status = None
+
+
+_INSTALLED: list[CompileNotice] = []
 
 
 def install_once(console: Console) -> None:

@@ -278,8 +278,8 @@ def to_pixels(values: np.ndarray, mapping: str, shift: float, scale: float, maxv
 
 
 def abs_percentile(values: np.ndarray | list[np.ndarray], q: float) -> float:
-    """``np.percentile(np.abs(values), q)`` as ``quantize.RangeStats`` finds it; ``values``
-    may be a list of arrays (bands of one output), taken together.
+    """``np.percentile(np.abs(values), q)`` as ``quantize.RangeStats`` finds it, for float32
+    ``values``, which may be a list of arrays (bands of one output) taken together.
 
     Only the values at or above a threshold guessed from every 16th value are partitioned
     (for a high ``q``, a small share of them); if the guess leaves out a wanted order
