@@ -29,7 +29,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from cnnkit.cli import predict_cmd  # noqa: E402
+from cnnkit.cli import predict_run  # noqa: E402
 from cnnkit.errors import CnnkitError  # noqa: E402
 from cnnkit.nn.io import BUNDLED_MODEL, load_model  # noqa: E402
 
@@ -37,12 +37,12 @@ from cnnkit.nn.io import BUNDLED_MODEL, load_model  # noqa: E402
 def read(network, scale: float, path: Path, multi: bool) -> dict:
     """What ``cnnkit predict [--multi] --json PATH`` reports, or {"error": ...}."""
     try:
-        prepared = predict_cmd._prepare_file(path, multi, "mnist", 100_000_000)
+        prepared = predict_run._prepare_file(path, multi, "mnist", 100_000_000)
     except CnnkitError as exc:
         return {"prediction": "", "confidence": 0.0, "error": str(exc), "prepared": None}
     batch = np.stack([d.digit for d in prepared.found])[..., None].astype(np.float32)
     probs = network.predict_proba(batch * np.float32(scale))
-    result = predict_cmd._result(path, prepared, probs, 3, multi, None, None, False)
+    result = predict_run._result(path, prepared, probs, 3, multi, None, None, False)
     result["prepared"] = prepared
     result["probs"] = probs
     return result

@@ -32,7 +32,7 @@ def main() -> None:
             sys.exit(code)
         from cnnkit.cli import quick
 
-        command = quick.parse(sys.argv[1:])  # a plainly valid `filter`: no Typer
+        command = quick.parse(sys.argv[1:])  # a plainly valid `filter` or `predict`: no Typer
         if command is None:
             from cnnkit.cli import app_for
 

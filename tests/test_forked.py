@@ -180,7 +180,7 @@ def test_the_csv_lists_no_digit_pictures_in_their_place(runner, tmp_path, monkey
 def test_a_batch_goes_on_in_the_parent_when_a_worker_dies(tmp_path):
     """A worker killed mid-batch (say by the out-of-memory killer): the files it held are
     prepared in the parent, and every file still gets its own result, in order."""
-    from cnnkit.cli.predict_cmd import _Batches, _Prepared
+    from cnnkit.cli.predict_run import _Batches, _Prepared
     from cnnkit.digits import Prepared
 
     parent = os.getpid()

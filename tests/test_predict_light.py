@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnnkit.cli import predict_cmd
+from cnnkit.cli import predict_run
 from cnnkit.nn import light
 from cnnkit.nn.io import BUNDLED_MODEL, load_model
 from cnnkit.ops import pending
@@ -71,10 +71,10 @@ def test_the_switch_is_on_for_the_run_only(runner, monkeypatch, tmp_path):
     """In this process Numba may already run, so the light forward is forced: the switch is
     on while the picture is prepared and off after, a failed picture's run too."""
     seen = []
-    prepare_file = predict_cmd._prepare_file
-    monkeypatch.setattr(predict_cmd, "_light_forward",
+    prepare_file = predict_run._prepare_file
+    monkeypatch.setattr(predict_run, "_light_forward",
                         lambda network, *args: lambda x: light.predict_proba(network, x))
-    monkeypatch.setattr(predict_cmd, "_prepare_file",
+    monkeypatch.setattr(predict_run, "_prepare_file",
                         lambda *args: seen.append(pending.light_digits) or prepare_file(*args))
     picture = next((SAMPLES / "digits").glob("*.jpg"))
     blank = tmp_path / "blank.png"
@@ -89,11 +89,11 @@ def test_the_switch_is_on_for_the_run_only(runner, monkeypatch, tmp_path):
 def test_one_picture_before_numba_starts_takes_the_light_path(monkeypatch):
     network, _ = load_model(BUNDLED_MODEL)
     monkeypatch.delitem(sys.modules, "numba", raising=False)  # nothing imports it meanwhile
-    assert callable(predict_cmd._light_forward(network, 1, general=False))
-    assert predict_cmd._light_forward(network, 2, general=False) is None
-    assert predict_cmd._light_forward(network, 1, general=True) is None
+    assert callable(predict_run._light_forward(network, 1, general=False))
+    assert predict_run._light_forward(network, 2, general=False) is None
+    assert predict_run._light_forward(network, 1, general=True) is None
     monkeypatch.setitem(sys.modules, "numba", types.ModuleType("numba"))  # Numba runs
-    assert predict_cmd._light_forward(network, 1, general=False) is None
+    assert predict_run._light_forward(network, 1, general=False) is None
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +105,7 @@ def real_set():
 
 
 def _read(network, forward, path):
-    prepared = predict_cmd._prepare_file(path, False, "mnist", 100_000_000)
+    prepared = predict_run._prepare_file(path, False, "mnist", 100_000_000)
     batch = np.stack([d.digit for d in prepared.found])[..., None].astype(np.float32)
     return prepared, forward(batch * np.float32(1 / 255))
 

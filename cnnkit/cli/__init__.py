@@ -12,8 +12,8 @@ while it builds the command (``typing.get_type_hints``). Evaluated once, as the 
 imported, they cost ``filter`` 13 ms less from its import to its first line of work (39 ->
 26 ms, median of 15, docs/benchmarks.md).
 
-Before any of that, :mod:`cnnkit.cli.quick` may run a plainly valid ``cnnkit filter``
-without Typer at all (``cnnkit/__main__.py``).
+Before any of that, :mod:`cnnkit.cli.quick` may run a plainly valid ``cnnkit filter`` or
+``cnnkit predict`` without Typer at all (``cnnkit/__main__.py``).
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 Importing Typer and building a command from its annotations cost a one-picture ``cnnkit
 filter`` 0.06-0.07 s (docs/benchmarks.md: a 16x16 Laplacian 0.359 -> 0.297 s, the 1 MP PNG
-0.534 -> 0.460 s, medians of fresh processes with and without this path). For the commands in
+0.534 -> 0.460 s, medians of fresh processes with and without this path) and ``cnnkit predict
+one.jpg -q`` 0.03-0.05 s (0.379 -> 0.347 s and 0.400 -> 0.348 s). For the commands in
 ``COMMANDS``, an argument list that is plainly valid is parsed here into the keyword
 arguments Typer would pass, and the command's work is called directly, guarded as Typer's
 commands are (:func:`cnnkit.cli.common.guarded`).
@@ -98,17 +99,27 @@ def integer(low: int | None = None, high: int | None = None) -> Callable[[str], 
         if not INTEGER.match(value):
             raise Slow
         number = int(value)
-        if (low is not None and number < low) or (high is not None and number > high):
+        if not _within(number, low, high):
             raise Slow
         return number
 
     return read
 
 
-def number(value: str) -> float:
-    if not DECIMAL.match(value) or not math.isfinite(float(value)):  # 1e999 is Typer's to refuse
-        raise Slow
-    return float(value)
+def decimal(low: float | None = None, high: float | None = None) -> Callable[[str], float]:
+    def read(value: str) -> float:
+        if not DECIMAL.match(value):
+            raise Slow
+        number = float(value)
+        if not math.isfinite(number) or not _within(number, low, high):  # 1e999: Typer's
+            raise Slow
+        return number
+
+    return read
+
+
+def _within(number: float, low: float | None, high: float | None) -> bool:
+    return (low is None or number >= low) and (high is None or number <= high)
 
 
 def choice(kind: type[Enum]) -> Callable[[str], Enum]:
@@ -147,45 +158,65 @@ def path(*, exists: bool = False, file_okay: bool = True,
     return read
 
 
+def _opt(dest: str, *names: str, read: Callable[[str], Any] | None = None) -> Option:
+    return Option(dest, names, read)
+
+
 def _filter() -> Command:
     from cnnkit.cli.filter_run import MAX_STRIDE, Border, Compression, Direction, Op, Range
 
-    def opt(dest, *names, read=None):
-        return Option(dest, names, read)
-
     return Command("inputs", path(), (
-        opt("kernel", "--kernel", "-k", read=text),
-        opt("kernel_values", "--kernel-values", read=text),
-        opt("kernel_file", "--kernel-file", read=path(exists=True, dir_okay=False)),
-        opt("size", "--size", read=integer()),
-        opt("sigma", "--sigma", read=number),
-        opt("direction", "--direction", read=choice(Direction)),
-        opt("amount", "--amount", read=number),
-        opt("normalize", "--normalize"),
-        opt("scale", "--scale", read=number),
-        opt("bias", "--bias", read=number),
-        opt("op", "--op", read=choice(Op)),
-        opt("border", "--border", read=choice(Border)),
-        opt("cval", "--cval", read=number),
-        opt("stride", "--stride", read=integer(1, MAX_STRIDE)),
-        opt("relu", "--relu"),
-        opt("value_range", "--range", read=choice(Range)),
-        opt("filter_alpha", "--filter-alpha"),
-        opt("output", "--output", "-o", read=path(dir_okay=False)),
-        opt("out_dir", "--out-dir", read=path(file_okay=False)),
-        opt("force", "--force"),
-        opt("compare", "--compare"),
-        opt("compression", "--compression", read=choice(Compression)),
-        opt("out_format", "--format", read=text),
-        opt("as_json", "--json"),
-        opt("verbose", "--verbose", "-v"),
-        opt("quiet", "--quiet", "-q"),
-        opt("max_pixels", "--max-pixels", read=integer(1)),
-        opt("threads", "--threads", read=integer(1)),
+        _opt("kernel", "--kernel", "-k", read=text),
+        _opt("kernel_values", "--kernel-values", read=text),
+        _opt("kernel_file", "--kernel-file", read=path(exists=True, dir_okay=False)),
+        _opt("size", "--size", read=integer()),
+        _opt("sigma", "--sigma", read=decimal()),
+        _opt("direction", "--direction", read=choice(Direction)),
+        _opt("amount", "--amount", read=decimal()),
+        _opt("normalize", "--normalize"),
+        _opt("scale", "--scale", read=decimal()),
+        _opt("bias", "--bias", read=decimal()),
+        _opt("op", "--op", read=choice(Op)),
+        _opt("border", "--border", read=choice(Border)),
+        _opt("cval", "--cval", read=decimal()),
+        _opt("stride", "--stride", read=integer(1, MAX_STRIDE)),
+        _opt("relu", "--relu"),
+        _opt("value_range", "--range", read=choice(Range)),
+        _opt("filter_alpha", "--filter-alpha"),
+        _opt("output", "--output", "-o", read=path(dir_okay=False)),
+        _opt("out_dir", "--out-dir", read=path(file_okay=False)),
+        _opt("force", "--force"),
+        _opt("compare", "--compare"),
+        _opt("compression", "--compression", read=choice(Compression)),
+        _opt("out_format", "--format", read=text),
+        _opt("as_json", "--json"),
+        _opt("verbose", "--verbose", "-v"),
+        _opt("quiet", "--quiet", "-q"),
+        _opt("max_pixels", "--max-pixels", read=integer(1)),
+        _opt("threads", "--threads", read=integer(1)),
     ), ("cnnkit.cli.filter_run", "filter_files"))
 
 
-COMMANDS: dict[str, Callable[[], Command]] = {"filter": _filter}
+def _predict() -> Command:
+    from cnnkit.cli.predict_run import Preprocess
+
+    return Command("inputs", path(), (
+        _opt("model", "--model", "-m", read=path()),
+        _opt("top", "--top", read=integer(1, 10)),
+        _opt("multi", "--multi"),
+        _opt("preprocess", "--preprocess", read=choice(Preprocess)),
+        _opt("show_steps", "--show-steps", read=path(file_okay=False)),
+        _opt("min_confidence", "--min-confidence", read=decimal(0.0, 1.0)),
+        _opt("as_json", "--json"),
+        _opt("csv", "--csv", read=path(dir_okay=False)),
+        _opt("force", "--force"),
+        _opt("quiet", "--quiet", "-q"),
+        _opt("max_pixels", "--max-pixels", read=integer(1)),
+        _opt("threads", "--threads", read=integer(1)),
+    ), ("cnnkit.cli.predict_run", "predict_files"))
+
+
+COMMANDS: dict[str, Callable[[], Command]] = {"filter": _filter, "predict": _predict}
 
 
 def parse(argv: list[str], environ=os.environ) -> Callable[[], int] | None:
