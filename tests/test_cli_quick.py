@@ -150,6 +150,7 @@ def test_what_quick_reads_typer_reads_the_same(name, data, places, runner, monke
     ["filter", "--kernel=sobel", "{picture}", "{folder}", "--range", "edges", "--stride=2",
      "--out-dir", "{folder}", "--json"],
     ["filter", "{picture}", "--kernel-file", "{text}", "--bias", "-5", "--scale", "0.5", "-v"],
+    ["filter", "-k", "box", "{picture}", "--size", "9" * 400],  # past any float
     ["predict", "{picture}"],
     ["predict", "{folder}", "--top=5", "--json", "-m", "{picture}", "--min-confidence", "0.9",
      "--csv", "{missing}", "--show-steps", "{folder}", "--preprocess", "none", "-q"],

@@ -95,31 +95,26 @@ def text(value: str) -> str:
 
 
 def integer(low: int | None = None, high: int | None = None) -> Callable[[str], int]:
-    def read(value: str) -> int:
-        if not INTEGER.match(value):
-            raise Slow
-        number = int(value)
-        if not _within(number, low, high):
-            raise Slow
-        return number
-
-    return read
+    return _number(INTEGER, int, low, high)
 
 
 def decimal(low: float | None = None, high: float | None = None) -> Callable[[str], float]:
-    def read(value: str) -> float:
-        if not DECIMAL.match(value):
+    return _number(DECIMAL, float, low, high)
+
+
+def _number(pattern, convert, low, high):
+    """A reader of numbers that ``pattern`` matches, in [low, high] (None: no bound)."""
+
+    def read(value: str):
+        if not pattern.match(value):
             raise Slow
-        number = float(value)
-        if not math.isfinite(number) or not _within(number, low, high):  # 1e999: Typer's
+        number = convert(value)
+        if (abs(number) == math.inf  # 1e999 is Typer's to refuse
+                or (low is not None and number < low) or (high is not None and number > high)):
             raise Slow
         return number
 
     return read
-
-
-def _within(number: float, low: float | None, high: float | None) -> bool:
-    return (low is None or number >= low) and (high is None or number <= high)
 
 
 def choice(kind: type[Enum]) -> Callable[[str], Enum]:
