@@ -55,6 +55,7 @@ def main() -> None:
     pool_and_stack()
     predict_stages()
     predict_hard_cases()
+    drawn_digits()
     pictures()
 
 
@@ -192,6 +193,20 @@ def predict_hard_cases() -> None:
     sheet = viz.grid(tiles, labels, columns=6)
     sheet.save(IMAGES / "predict_hard_cases.png", optimize=True)
     print(f"wrote {(IMAGES / 'predict_hard_cases.png').relative_to(ROOT)}")
+
+
+def drawn_digits() -> None:
+    """A dozen digits of each label as ``cnnkit train --drawn`` draws them, every template in
+    turn (docs/model.md)."""
+    from cnnkit.digits.drawn import TEMPLATES, draw_digit
+
+    rng = np.random.default_rng(0)
+    rows = [np.concatenate([draw_digit(label, rng, k % len(TEMPLATES[label]))
+                            for k in range(12)], axis=1) for label in range(10)]
+    sheet = Image.fromarray(np.rint(np.concatenate(rows) * 255).astype(np.uint8))
+    sheet = sheet.resize((sheet.width * 2, sheet.height * 2), Image.NEAREST)
+    sheet.save(IMAGES / "drawn-digits.png", optimize=True)
+    print(f"wrote {(IMAGES / 'drawn-digits.png').relative_to(ROOT)}")
 
 
 def pictures() -> None:
