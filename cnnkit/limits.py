@@ -14,6 +14,8 @@ from cnnkit.errors import LimitError
 # Share of the available memory one command may plan to use: the rest is for the decoded
 # picture's copies that are not counted, the interpreter and other programs.
 MEMORY_SHARE = 0.8
+# ``cnnkit train --drawn``: 78 MB of digits, drawn in about a minute
+MAX_DRAWN = 100_000
 
 
 def available_memory() -> int | None:

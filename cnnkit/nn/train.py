@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from cnnkit.limits import MAX_DRAWN
 from cnnkit.nn.model import Sequential, prepare
 from cnnkit.nn.optim import learning_rate, make_optimizer
 from cnnkit.ops.augment import distort_images, draw_distortions, shift_images
@@ -38,6 +39,7 @@ class TrainConfig:
     scale: float = 0.0  # relative size change either way
     elastic: float = 0.0  # px: standard deviation of the elastic field's control points
     thickness: float = 0.0  # largest blend towards a 3x3 dilation (half of it: erosion)
+    drawn: int = 0  # digits drawn from pen-stroke templates, added to the training part
     val_split: int = 5000
     seed: int = 0
     limit: int | None = None
@@ -53,11 +55,13 @@ class TrainConfig:
         checkpoint's recipe is checked this way before training resumes from it)."""
         from cnnkit.nn.optim import OPTIMIZERS, SCHEDULES
 
-        ints = {"epochs": 1, "batch_size": 1, "val_split": 0, "seed": 0}
+        ints = {"epochs": 1, "batch_size": 1, "val_split": 0, "seed": 0, "drawn": 0}
         for name, low in ints.items():
             value = getattr(self, name)
             if not _is_int(value) or value < low:
                 raise ValueError(f"{name} must be a whole number >= {low}, got {value!r}")
+        if self.drawn > MAX_DRAWN:
+            raise ValueError(f"drawn must be at most {MAX_DRAWN:,}, got {self.drawn!r}")
         if self.limit is not None and (not _is_int(self.limit) or self.limit < 1):
             raise ValueError(f"limit must be a whole number >= 1, got {self.limit!r}")
         for name, low, high in (("lr", 0.0, 10.0), ("dropout", 0.0, 0.95),
@@ -169,7 +173,8 @@ class Trainer:
     """
 
     def __init__(self, config: TrainConfig, images: np.ndarray, labels: np.ndarray,
-                 model: Sequential | None = None):
+                 model: Sequential | None = None,
+                 drawn: tuple[np.ndarray, np.ndarray] | None = None):
         config.check()
         self.config = config
         if config.limit is not None:
@@ -179,6 +184,8 @@ class Trainer:
                 images, labels, config.val_split, config.seed, config.stratify)
         else:
             self.val_x = self.val_y = None
+        if config.drawn or drawn is not None:  # after the split: validation stays the data's
+            images, labels = _with_drawn(images, labels, config.drawn, drawn)
         self.images, self.labels = images, labels
         if model is None:
             from cnnkit.nn.arch import resolve
@@ -273,6 +280,18 @@ class Trainer:
         return record
 
 
+def _with_drawn(images: np.ndarray, labels: np.ndarray, count: int,
+                drawn: tuple[np.ndarray, np.ndarray] | None):
+    """``images`` (N, 28, 28) uint8 and their digit labels, plus the ``count`` drawn digits
+    ``drawn`` ((count, 28, 28) uint8, (count,)), made by ``cnnkit.digits.drawn``."""
+    if drawn is None or len(drawn[0]) != count or len(drawn[1]) != count:
+        raise ValueError(f"the recipe adds {count:,} drawn digits: give them (drawn=)")
+    if images.shape[1:] != (28, 28) or images.dtype != np.uint8:
+        raise ValueError("drawn digits go with 28x28 grey digit pictures (MNIST)")
+    return (np.concatenate([images, drawn[0]]),
+            np.concatenate([labels, drawn[1].astype(labels.dtype)]))
+
+
 def _per_channel(transform, images: np.ndarray, *params) -> np.ndarray:
     """Apply a per-picture ``transform`` of (N, H, W) to (N, H, W, C) pictures: every channel
     of a picture gets the same random draw."""
@@ -305,8 +324,10 @@ def save_trainer(trainer: Trainer, path, **fields) -> None:
                     rng_state=trainer.rng.bit_generator.state, **fields)
 
 
-def resume_trainer(path, images: np.ndarray, labels: np.ndarray) -> tuple[Trainer, dict]:
-    """Rebuild a Trainer from a checkpoint, on the same data it was trained on.
+def resume_trainer(path, images: np.ndarray, labels: np.ndarray,
+                   drawn: Callable[[TrainConfig], tuple] | None = None) -> tuple[Trainer, dict]:
+    """Rebuild a Trainer from a checkpoint, on the same data it was trained on; ``drawn``
+    makes the recipe's drawn digits (:func:`cnnkit.digits.drawn.for_recipe`).
 
     Returns (trainer, header). Raises ModelError for a bad file, ValueError for a bad state.
     """
@@ -314,7 +335,10 @@ def resume_trainer(path, images: np.ndarray, labels: np.ndarray) -> tuple[Traine
 
     model, header, optimizer_arrays, order = load_checkpoint(path)
     try:
-        trainer = Trainer(TrainConfig(**header["config"]), images, labels, model=model)
+        config = TrainConfig(**header["config"])
+        config.check()  # before a hostile recipe's drawn digits are made
+        trainer = Trainer(config, images, labels, model=model,
+                          drawn=drawn(config) if drawn and config.drawn else None)
         trainer.optimizer.load_state_arrays(optimizer_arrays, header["optimizer_steps"])
         trainer.rng.bit_generator.state = header["rng_state"]
         trainer.state = TrainState(**header["state"])
