@@ -95,8 +95,10 @@ def test_readme_first_command_reads_every_sample(runner):
     records = [json.loads(line) for line in result.stdout.splitlines()]
     expected = {p.name: p.stem.split("_")[-1] for p in (SAMPLES / "digits").glob("*_*.jpg")}
     right = [r for r in records if r["prediction"] == expected[r["input"].split("/")[-1]]]
-    assert len(right) >= len(records) - 1  # 18_3.jpg is an odd 3, read "unsure"
-    assert all(r["verdict"] == "digit" for r in right)
+    # 18_3.jpg is an odd 3, flagged unsure (read 8 by the model bundled before --drawn, 3 now)
+    flagged = [r for r in records if r["verdict"] != "digit"]
+    assert len(right) >= len(records) - 1 and len(flagged) <= 1
+    assert all(r in right or r["verdict"] == "unsure" for r in records)  # no sure wrong answer
 
 
 def test_verdict_limits_are_outside_what_digits_show():
@@ -129,15 +131,16 @@ def real_set():
 
 
 def test_real_handwriting_is_read(real_set):
-    """The real-digit set (never copied into the project): 98.6% (photos 96.3%) when this
-    was written, 85.2% before the stroke width was normalised, 97.9% before the ink level."""
+    """The real-digit set (never copied into the project): 99.0%, every kind at least 97%
+    (photos 97.6%) when this was written; 85.2% before the stroke width was normalised, 97.9%
+    before the ink level, 98.6% (photos 96.3%) before the model learnt drawn digits."""
     from real_digits_bench import measure
 
     counts = measure(ROOT / "cnnkit" / "models" / "digit_classifier.npz", REAL)
     right, total = counts["all"]
     assert right / total >= 0.98
     assert counts["numbers"] == (2, 2)
-    assert all(r / t >= 0.96 for kind, (r, t) in counts.items())
+    assert all(r / t >= 0.97 for kind, (r, t) in counts.items())
 
 
 def test_no_real_digit_is_refused(real_set):

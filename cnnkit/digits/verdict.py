@@ -25,7 +25,9 @@ MIN_CONTRAST = 0.4  # the ink's strength over the paper, 0..1 (real ink: 0.45 an
 MIN_SHARPNESS = 0.35  # ... unless its edges are steep: faint pencil (0.6), shadows (0.1-0.25)
 MAX_ASPECT = 2.5  # width / height of one digit's ink (real digits: up to 1.8)
 NUMBER_ASPECT = 0.9  # a number's ink is about as wide as high or wider (a single digit: ~0.6)
-UNSURE_BELOW = 0.6  # the model's probability under which a digit is flagged unsure
+# the model's probability under which a digit is flagged unsure: 0.6 until the bundled model
+# learnt drawn digits (docs/model.md), which made it surer of strokes in photo crops too
+UNSURE_BELOW = 0.7
 
 
 def erosion_depth(digit: np.ndarray, level: float = 0.5) -> int:
