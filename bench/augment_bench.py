@@ -45,6 +45,11 @@ RECIPES = {
                                                 "--epochs", "25", "--seed", "1"],
     "thickness + elastic, 25 epochs": ["--thickness", "0.5", "--elastic", "0.5", "--epochs",
                                        "25"],
+    "+ drawn digits (the bundled model)": ["--drawn", "6000"],
+    "+ drawn digits, another seed": ["--drawn", "6000", "--seed", "1"],
+    "+ drawn digits, a third seed": ["--drawn", "6000", "--seed", "2"],
+    "shifts, a third seed": ["--seed", "2"],
+    "+ twice the drawn digits": ["--drawn", "12000"],
 }
 
 
