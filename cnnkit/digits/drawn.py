@@ -92,6 +92,7 @@ def _paths(template: list[Stroke], rng: np.random.Generator) -> list[np.ndarray]
     cos, sin = np.cos(turn), np.sin(turn)
     paths = []
     for smooth, points in template:
+        # a draw for every point, shared or not (the digits of a seed depend on it)
         moved = np.array([p + moves.setdefault(p, rng.normal(0, JITTER, 2)) for p in points])
         line = _curve(moved) if smooth else moved
         y = np.clip(line[:, 1], 0, None) ** waist - 0.5

@@ -169,7 +169,8 @@ class Trainer:
     """Trains a model on uint8 pictures (N, H, W) or (N, H, W, C) with integer labels (N,).
 
     ``model`` defaults to the digit_classifier; layers named in ``config.freeze`` keep their
-    weights (the optimiser never sees them).
+    weights (the optimiser never sees them). ``drawn`` holds the recipe's ``config.drawn``
+    drawn digits ((D, 28, 28) uint8, (D,)), added to the training part after the split.
     """
 
     def __init__(self, config: TrainConfig, images: np.ndarray, labels: np.ndarray,

@@ -32,7 +32,8 @@ def _draw(canvas, segments, radius):
                 if length2 > 0.0:
                     t = min(1.0, max(0.0, ((px - x0) * dx + (py - y0) * dy) / length2))
                 ex, ey = px - (x0 + t * dx), py - (y0 + t * dy)
-                # full ink inside the pen, a one-pixel linear edge outside it
+                # full ink within radius - 0.5 of the segment, none beyond radius + 0.5: about
+                # how much of the pixel the pen covers
                 ink = min(1.0, max(0.0, radius + 0.5 - math.sqrt(ex * ex + ey * ey)))
                 if ink > canvas[y, x]:
                     canvas[y, x] = ink
