@@ -195,6 +195,8 @@ TAMPER = {
     "limit-negative": (lambda h: h["config"].__setitem__("limit", -5), None),
     "lr-string": (lambda h: h["config"].__setitem__("lr", "fast"), None),
     "dropout-two": (lambda h: h["config"].__setitem__("dropout", 2.0), None),
+    "drawn-billion": (lambda h: h["config"].__setitem__("drawn", 10**9), None),  # never drawn
+    "drawn-text": (lambda h: h["config"].__setitem__("drawn", "many"), None),
     "config-list": (lambda h: h.__setitem__("config", [1, 2]), None),
     "unknown-field": (lambda h: h["config"].__setitem__("rocket", 1), None),
     "state-batch-past": (lambda h: h["state"].__setitem__("batch", 999), None),
