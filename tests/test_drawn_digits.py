@@ -141,6 +141,8 @@ def test_train_command_takes_drawn_and_records_it(tmp_path):
     out = tmp_path / "m.npz"
     args = ["train", "--data", SHARED_MNIST, "--limit", "300", "--epochs", "1", "--val-split",
             "50", "--drawn", "40", "-o", out, "--quiet"]
+    said = invoke(CliRunner(), *args[:-3], "-o", tmp_path / "said.npz")
+    assert said.exit_code == 0 and "drew 40 digits" in said.output
     result = invoke(CliRunner(), *args)
     assert result.exit_code == 0, result.output
     info = json.loads(invoke(CliRunner(), "info", out, "--json").stdout)

@@ -175,9 +175,9 @@ def train_command(
         source = training_data(images_dir, data, no_verify, size, color, fit, prepare_kind,
                                strict, init, resume, quiet or as_json, mix_mnist, seed)
         images, labels, test = source["images"], source["labels"], source["test"]
-        from cnnkit.digits.drawn import for_recipe
-
         if resume is not None:
+            from cnnkit.digits.drawn import for_recipe
+
             trainer, _ = resume_trainer(resume, images, labels, drawn=for_recipe)
             common.err.print(f"resuming {common.escape(resume)} at epoch "
                              f"{trainer.state.epoch + 1}, batch {trainer.state.batch + 1}")
@@ -206,7 +206,7 @@ def train_command(
                                  limit=limit, stratify=images_dir is not None, freeze=frozen)
             try:
                 trainer = Trainer(config, images, labels, model=network,
-                                  drawn=for_recipe(config) if drawn else None)
+                                  drawn=_drawn(config, quiet or as_json))
             except ValueError as exc:
                 raise common.fail(str(exc)) from None
         data_info = source["data"]
@@ -229,6 +229,18 @@ def train_command(
             learning_curves(trainer.state.history, plot, title=output.name, force=force)
             if not as_json:
                 common.wrote(plot)
+
+
+def _drawn(config, quiet: bool):
+    """``--drawn``'s digits, or None; a line says so, as drawing 6,000 takes a few seconds."""
+    if not config.drawn:
+        return None
+    from cnnkit.digits.drawn import for_recipe
+
+    drawn = for_recipe(config)
+    if not quiet:
+        common.err.print(f"drew {config.drawn:,} digits from pen-stroke templates")
+    return drawn
 
 
 def _data_info(data: Path | None) -> dict:
