@@ -93,6 +93,8 @@ def test_the_trainer_adds_drawn_digits_to_the_training_part_only():
     assert np.array_equal(drawn, strokes.drawn_digits(25, seed=0)[0])
     with pytest.raises(ValueError, match="adds 25 drawn digits"):
         Trainer(config, images, labels)  # the recipe says 25, none given
+    with pytest.raises(ValueError, match="holds 5 digits and 5 labels; the recipe adds 25"):
+        Trainer(config, images, labels, drawn=(drawn[:5], drawn_labels[:5]))
     with pytest.raises(ValueError, match="28x28 grey"):
         Trainer(config, np.zeros((60, 32, 32, 3), np.uint8), labels, drawn=(drawn, drawn_labels))
     with pytest.raises(ValueError, match="drawn must be a whole number"):

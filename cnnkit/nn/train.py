@@ -285,8 +285,11 @@ def _with_drawn(images: np.ndarray, labels: np.ndarray, count: int,
                 drawn: tuple[np.ndarray, np.ndarray] | None):
     """``images`` (N, 28, 28) uint8 and their digit labels, plus the ``count`` drawn digits
     ``drawn`` ((count, 28, 28) uint8, (count,)), made by ``cnnkit.digits.drawn``."""
-    if drawn is None or len(drawn[0]) != count or len(drawn[1]) != count:
+    if drawn is None:
         raise ValueError(f"the recipe adds {count:,} drawn digits: give them (drawn=)")
+    if len(drawn[0]) != count or len(drawn[1]) != count:
+        raise ValueError(f"drawn= holds {len(drawn[0]):,} digits and {len(drawn[1]):,} labels; "
+                         f"the recipe adds {count:,}")
     if images.shape[1:] != (28, 28) or images.dtype != np.uint8:
         raise ValueError("drawn digits go with 28x28 grey digit pictures (MNIST)")
     return (np.concatenate([images, drawn[0]]),
